@@ -1,0 +1,72 @@
+"""``modelyard validate`` and ``modelyard models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard.cli.common import ConfigOption, console, fail, load
+
+__all__ = ["register"]
+
+
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML config file to check.", show_default=False)],
+) -> None:
+    """Check a config file: schema, references, router cycles, provider options.
+
+    Exits 0 and prints a summary when valid; exits 1 with one line naming the
+    file, key path and reason when not. Nothing is started.
+    """
+    from modelyard.engine import Engine
+    from modelyard.errors import ModelyardError
+
+    cfg = load(config)
+    try:
+        engine = Engine(cfg)
+    except ModelyardError as exc:
+        fail(str(exc))
+    console.print(
+        f"[green]ok[/] {config}: {len(cfg.models)} models, {len(cfg.routers)} routers",
+        highlight=False,
+    )
+    del engine
+
+
+def models(config: ConfigOption = None) -> None:
+    """List the model registry and the routers as tables."""
+    cfg = load(config)
+    table = Table(title=f"models ({cfg.source})")
+    for col in ("name", "family", "provider", "in → out", "context", "$/1k in", "$/1k out", "p50 ms", "privacy", "on"):
+        table.add_column(col, justify="right" if col.startswith(("$", "p50", "context")) else "left")
+    for spec in cfg.models.values():
+        provider = spec.provider + (" [yellow](SIMULATED)[/]" if spec.simulated else "")
+        table.add_row(
+            spec.name,
+            spec.family.value,
+            provider,
+            f"{','.join(m.value for m in spec.modalities.input)} → {','.join(m.value for m in spec.modalities.output)}",
+            f"{spec.context_window:,}",
+            f"{spec.price.input:g}",
+            f"{spec.price.output:g}",
+            f"{spec.latency_p50_ms:g}",
+            spec.privacy.value,
+            "yes" if spec.enabled else "no",
+        )
+    console.print(table)
+    if cfg.routers:
+        routers = Table(title="routers")
+        routers.add_column("name")
+        routers.add_column("kind")
+        routers.add_column("description")
+        for name, router in cfg.routers.items():
+            routers.add_row(name, router.kind, router.description)
+        console.print(routers)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(models)

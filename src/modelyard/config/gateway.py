@@ -1,0 +1,37 @@
+"""Gateway (HTTP server) settings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["GatewayKey", "GatewaySettings"]
+
+
+class GatewayKey(BaseModel):
+    """A client key for the gateway, stored as its SHA-256 hex digest only.
+
+    Make one with ``modelyard hash-key`` (or ``sha256sum``); the plain key is
+    never written to config.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="shown in records as the tenant")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    tenant: str | None = None
+
+    def matches(self, presented: str) -> bool:
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        return hmac.compare_digest(digest, self.sha256)
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    default_model: str = Field(default="default", description="used when a request names no model")
+    api_keys: list[GatewayKey] = Field(default_factory=list)
+    default_latency_budget_ms: float = Field(default=60_000, gt=0)
+    max_request_bytes: int = Field(default=20 * 1024 * 1024, gt=0)

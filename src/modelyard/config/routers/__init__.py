@@ -1,0 +1,17 @@
+"""Router specs by ``kind``. A new router kind adds its spec class here."""
+
+from __future__ import annotations
+
+from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.config.routers.fixed import FixedSpec
+
+__all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_router_spec"]
+
+ROUTER_SPECS: dict[str, type[RouterSpec]] = {
+    "fixed": FixedSpec,
+}
+
+
+def register_router_spec(kind: str, spec: type[RouterSpec]) -> None:
+    """Let a plug-in add a router kind before configs are loaded."""
+    ROUTER_SPECS[kind] = spec

@@ -1,0 +1,39 @@
+"""The root of a modelyard YAML file."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.config.gateway import GatewaySettings
+from modelyard.config.models import ModelSpec
+from modelyard.config.resilience import ResilienceSettings
+from modelyard.config.routers import RouterSpec
+from modelyard.config.telemetry import TelemetrySettings
+
+__all__ = ["Config"]
+
+
+class Config(BaseModel):
+    """A whole configuration: models, routers and the layers around them.
+
+    Build one with `modelyard.config.load_config`, which also resolves router
+    kinds, checks references and reports errors with file and key path.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] = 1
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    routers: dict[str, RouterSpec] = Field(default_factory=dict)
+    selection: Literal["cheapest", "fastest", "weighted"] = Field(
+        default="cheapest", description="how a family target picks among its fitting models"
+    )
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    source: str = Field(default="<memory>", exclude=True)
+
+    def names(self) -> list[str]:
+        """Every name a request's ``model`` field may use."""
+        return sorted([*self.models, *self.routers])

@@ -1,0 +1,182 @@
+"""The call path from the engine to one provider, recording each attempt.
+
+`ModelCalls` is the seam the resilience layer wraps: it has the same
+``chat`` / ``stream`` / ``embed`` shape, so fallbacks, breakers, retries,
+limits and budgets compose around it without the engine changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
+
+from modelyard.errors import ProviderError, ProviderTimeoutError
+from modelyard.providers import Provider
+from modelyard.types import (
+    Attempt,
+    ChatRequest,
+    ChatResponse,
+    Deadline,
+    EmbeddingResponse,
+    RequestTrace,
+    StreamChunk,
+    Usage,
+)
+
+__all__ = ["CallPath", "ModelCalls"]
+
+
+class CallPath(Protocol):
+    """How the engine calls a concrete model. Implementations record attempts on ``trace``."""
+
+    async def chat(
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
+    ) -> ChatResponse: ...
+
+    def stream(
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
+    ) -> AsyncIterator[StreamChunk]: ...
+
+    async def embed(
+        self, model: str, texts: list[str], *, trace: RequestTrace, deadline: Deadline
+    ) -> EmbeddingResponse: ...
+
+
+class ModelCalls:
+    """Direct calls: one attempt per call, bounded by the deadline, cancelled past it."""
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self.providers = providers
+
+    def _timeout(self, provider: Provider, deadline: Deadline, model: str) -> float:
+        timeout = deadline.cap(provider.spec.timeout_s)
+        if timeout <= 0:
+            raise ProviderTimeoutError(
+                "request deadline passed before the call could start", model=model, provider=provider.kind
+            )
+        return timeout
+
+    async def chat(
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
+    ) -> ChatResponse:
+        provider = self.providers[model]
+        started = time.perf_counter()
+        try:
+            timeout = self._timeout(provider, deadline, model)
+            async with asyncio.timeout(timeout):
+                response = await provider.chat(request, timeout=timeout)
+        except TimeoutError:
+            exc = ProviderTimeoutError(
+                f"{model!r} did not answer within {timeout:.3f}s", model=model, provider=provider.kind
+            )
+            _record_error(trace, provider, exc, started, purpose)
+            raise exc from None
+        except ProviderError as exc:
+            _record_error(trace, provider, exc, started, purpose)
+            raise
+        except asyncio.CancelledError:
+            trace.attempts.append(_attempt(provider, "cancelled", started, purpose))
+            raise
+        latency = (time.perf_counter() - started) * 1000.0
+        response = response.model_copy(update={"latency_ms": latency})
+        trace.attempts.append(
+            Attempt(
+                model=model,
+                provider=provider.kind,
+                status="ok",
+                latency_ms=latency,
+                usage=response.usage,
+                cost_usd=response.cost_usd,
+                purpose=purpose,
+                simulated=response.simulated,
+            )
+        )
+        return response
+
+    async def stream(
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
+    ) -> AsyncIterator[StreamChunk]:
+        provider = self.providers[model]
+        started = time.perf_counter()
+        usage = Usage()
+        timeout = self._timeout(provider, deadline, model)
+        try:
+            async with asyncio.timeout(timeout):
+                async for chunk in provider.stream(request, timeout=timeout):
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    yield chunk
+        except TimeoutError:
+            exc = ProviderTimeoutError(
+                f"{model!r} stream did not finish within {timeout:.3f}s", model=model, provider=provider.kind
+            )
+            _record_error(trace, provider, exc, started, "answer")
+            raise exc from None
+        except ProviderError as exc:
+            _record_error(trace, provider, exc, started, "answer")
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            trace.attempts.append(_attempt(provider, "cancelled", started, "answer"))
+            raise
+        trace.attempts.append(
+            Attempt(
+                model=model,
+                provider=provider.kind,
+                status="ok",
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                usage=usage,
+                cost_usd=provider.cost(usage),
+                simulated=provider.simulated,
+            )
+        )
+
+    async def embed(
+        self, model: str, texts: list[str], *, trace: RequestTrace, deadline: Deadline
+    ) -> EmbeddingResponse:
+        provider = self.providers[model]
+        started = time.perf_counter()
+        try:
+            timeout = self._timeout(provider, deadline, model)
+            async with asyncio.timeout(timeout):
+                response = await provider.embed(texts, timeout=timeout)
+        except TimeoutError:
+            exc = ProviderTimeoutError(f"{model!r} did not embed in time", model=model, provider=provider.kind)
+            _record_error(trace, provider, exc, started, "embed")
+            raise exc from None
+        except ProviderError as exc:
+            _record_error(trace, provider, exc, started, "embed")
+            raise
+        latency = (time.perf_counter() - started) * 1000.0
+        trace.attempts.append(
+            Attempt(
+                model=model,
+                provider=provider.kind,
+                status="ok",
+                latency_ms=latency,
+                usage=response.usage,
+                cost_usd=response.cost_usd,
+                purpose="embed",
+                simulated=response.simulated,
+            )
+        )
+        return response.model_copy(update={"latency_ms": latency})
+
+
+def _attempt(provider: Provider, status: str, started: float, purpose: str) -> Attempt:
+    return Attempt(
+        model=provider.spec.name,
+        provider=provider.kind,
+        status=status,  # type: ignore[arg-type]
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        purpose=purpose,
+        simulated=provider.simulated,
+    )
+
+
+def _record_error(trace: RequestTrace, provider: Provider, exc: ProviderError, started: float, purpose: str) -> None:
+    attempt = _attempt(provider, "error", started, purpose)
+    attempt.error_kind = exc.kind.value
+    attempt.error = str(exc)[:500]
+    trace.attempts.append(attempt)

@@ -1,0 +1,285 @@
+"""The engine: config → registry, providers, routers; one request end to end.
+
+The flow is one way: request → router(s) → call path (resilience) → provider,
+with a trace filled on the way and handed to listeners (telemetry) at the end.
+The gateway and the CLI are thin layers over this class.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from modelyard.config import Config, load_config, load_default_config
+from modelyard.engine.calls import CallPath, ModelCalls
+from modelyard.engine.resolve import resolve
+from modelyard.errors import ModelyardError, ProviderError, RequestError
+from modelyard.providers import Provider, ProviderContext, create_provider
+from modelyard.registry import AlwaysAvailable, Availability, Registry
+from modelyard.routing import BuildContext, RouteContext, Router, build_routers
+from modelyard.types import (
+    ChatRequest,
+    ChatResponse,
+    Deadline,
+    Decision,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    RequestTrace,
+    StreamChunk,
+    new_id,
+)
+
+__all__ = ["Completion", "Engine", "RequestListener", "StreamSession"]
+
+log = logging.getLogger("modelyard")
+
+
+class RequestListener(Protocol):
+    """Told about every finished request. Must return fast and never raise."""
+
+    def on_request_end(self, trace: RequestTrace) -> None: ...
+
+
+class Completion:
+    """A finished chat request: the answer, the decision and the trace."""
+
+    __slots__ = ("response", "decision", "trace")
+
+    def __init__(self, response: ChatResponse, decision: Decision, trace: RequestTrace) -> None:
+        self.response = response
+        self.decision = decision
+        self.trace = trace
+
+    @property
+    def text(self) -> str:
+        return self.response.text
+
+    @property
+    def model(self) -> str:
+        return self.response.model
+
+    @property
+    def cost_usd(self) -> float:
+        """Everything this request spent, including escalations, judges and retries."""
+        return self.trace.cost_usd
+
+    def __repr__(self) -> str:
+        return f"Completion(model={self.model!r}, route={' → '.join(self.decision.path)!r}, cost={self.cost_usd:.6f})"
+
+
+class StreamSession:
+    """A streamed answer: iterate for chunks; ``decision`` is known before the first."""
+
+    def __init__(self, decision: Decision, trace: RequestTrace, chunks: AsyncIterator[StreamChunk]) -> None:
+        self.decision = decision
+        self.trace = trace
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        closer = getattr(self._chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+class Engine:
+    """Serve requests for one configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        provider_context: ProviderContext | None = None,
+        listeners: Sequence[RequestListener] = (),
+        availability: Availability | None = None,
+        calls: CallPath | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = Registry(config.models)
+        self.provider_context = provider_context or ProviderContext()
+        self.providers: dict[str, Provider] = {
+            name: create_provider(spec, self.provider_context) for name, spec in config.models.items()
+        }
+        config_dir = Path(config.source).parent if not config.source.startswith("<") else Path.cwd()
+        self.routers: dict[str, Router] = build_routers(
+            config.routers,
+            BuildContext(registry=self.registry, config_dir=config_dir, routers=config.routers),
+            source=config.source,
+        )
+        self.availability: Availability = availability or AlwaysAvailable()
+        self.calls: CallPath = calls or ModelCalls(self.providers)
+        self.listeners: list[RequestListener] = list(listeners)
+        simulated = [name for name, spec in config.models.items() if spec.simulated]
+        if simulated:
+            log.warning("SIMULATED backends (no model runs, canned/echo text): %s", ", ".join(simulated))
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, source: str | os.PathLike[str] | Config | None = None, **kwargs: Any) -> Engine:
+        """From a file path, a `Config`, or (None) the embedded default."""
+        if source is None:
+            config = load_default_config()
+        elif isinstance(source, Config):
+            config = source
+        else:
+            config = load_config(source)
+        return cls(config, **kwargs)
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.provider_context.aclose()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- per request ------------------------------------------------------------
+
+    def new_trace(self, request: ChatRequest | EmbeddingRequest, *, endpoint: str = "chat") -> RequestTrace:
+        return RequestTrace(
+            request_id=new_id("req"),
+            tenant=request.hints.tenant,
+            requested_model=request.model,
+            stream=bool(getattr(request, "stream", False)),
+            endpoint=endpoint,
+        )
+
+    def deadline_for(self, request: ChatRequest | EmbeddingRequest) -> Deadline:
+        budget = request.hints.latency_budget_ms or self.config.gateway.default_latency_budget_ms
+        return Deadline.after_ms(budget)
+
+    def _context(self, trace: RequestTrace, deadline: Deadline) -> RouteContext:
+        async def call(model: str, request: ChatRequest, *, purpose: str = "answer") -> ChatResponse:
+            return await self.calls.chat(model, request, trace=trace, deadline=deadline, purpose=purpose)
+
+        return RouteContext(
+            registry=self.registry,
+            availability=self.availability,
+            deadline=deadline,
+            trace=trace,
+            strategy=self.config.selection,
+            call=call,
+        )
+
+    def _name(self, request: ChatRequest | EmbeddingRequest) -> str:
+        return request.model or self.config.gateway.default_model
+
+    async def route(self, request: ChatRequest, *, trace: RequestTrace | None = None) -> Decision:
+        """Decide without calling any model (executing routers are named, not run)."""
+        trace = trace or self.new_trace(request)
+        ctx = self._context(trace, self.deadline_for(request))
+        decision, _ = await resolve(self._name(request), request, self.routers, ctx)
+        return decision
+
+    async def chat(self, request: ChatRequest, *, trace: RequestTrace | None = None) -> Completion:
+        trace = trace or self.new_trace(request)
+        deadline = self.deadline_for(request)
+        ctx = self._context(trace, deadline)
+        try:
+            decision, executor = await resolve(self._name(request), request, self.routers, ctx)
+            trace.decision = decision
+            if executor is not None:
+                execution = await executor.execute(request, ctx)
+                decision = decision.then(execution.decision) if decision.path else execution.decision
+                response = execution.response
+                trace.details.update(execution.details)
+            else:
+                assert decision.model is not None
+                response = await self.calls.chat(decision.model, request, trace=trace, deadline=deadline)
+            trace.decision = decision
+            trace.answered_by = response.model
+            return Completion(response, decision, trace)
+        except ModelyardError as exc:
+            _fail(trace, exc)
+            raise
+        finally:
+            self._finish(trace)
+
+    async def stream(self, request: ChatRequest, *, trace: RequestTrace | None = None) -> StreamSession:
+        """Route now (errors raise here, before any byte is sent); stream on iteration."""
+        trace = trace or self.new_trace(request)
+        trace.stream = True
+        deadline = self.deadline_for(request)
+        ctx = self._context(trace, deadline)
+        try:
+            decision, executor = await resolve(self._name(request), request, self.routers, ctx)
+        except ModelyardError as exc:
+            _fail(trace, exc)
+            self._finish(trace)
+            raise
+        trace.decision = decision
+        return StreamSession(decision, trace, self._stream_chunks(request, decision, executor, ctx))
+
+    async def _stream_chunks(
+        self, request: ChatRequest, decision: Decision, executor: Any, ctx: RouteContext
+    ) -> AsyncIterator[StreamChunk]:
+        trace = ctx.trace
+        try:
+            if executor is not None:
+                execution = await executor.execute(request, ctx)
+                trace.decision = decision.then(execution.decision) if decision.path else execution.decision
+                trace.answered_by = execution.response.model
+                trace.ttft_ms = trace.elapsed_ms()
+                yield StreamChunk(text=execution.response.text)
+                yield StreamChunk(finish_reason=execution.response.finish_reason, usage=execution.response.usage)
+                return
+            assert decision.model is not None
+            first = True
+            async for chunk in self.calls.stream(decision.model, request, trace=trace, deadline=ctx.deadline):
+                if first and (chunk.text or chunk.tool_calls):
+                    trace.ttft_ms = trace.elapsed_ms()
+                    first = False
+                yield chunk
+            trace.answered_by = trace.attempts[-1].model if trace.attempts else decision.model
+        except ModelyardError as exc:
+            _fail(trace, exc)
+            raise
+        finally:
+            self._finish(trace)
+
+    async def embed(self, request: EmbeddingRequest) -> tuple[EmbeddingResponse, Decision, RequestTrace]:
+        trace = self.new_trace(request, endpoint="embeddings")
+        deadline = self.deadline_for(request)
+        ctx = self._context(trace, deadline)
+        try:
+            probe = ChatRequest.from_text(request.input[0], model=self._name(request), hints=request.hints)
+            decision, executor = await resolve(self._name(request), probe, self.routers, ctx)
+            if executor is not None or decision.model is None:
+                raise RequestError(f"{request.model!r} does not resolve to an embedding model", param="model")
+            trace.decision = decision
+            response = await self.calls.embed(decision.model, request.input, trace=trace, deadline=deadline)
+            trace.answered_by = response.model
+            return response, decision, trace
+        except ModelyardError as exc:
+            _fail(trace, exc)
+            raise
+        finally:
+            self._finish(trace)
+
+    def _finish(self, trace: RequestTrace) -> None:
+        trace.latency_ms = trace.elapsed_ms()
+        for listener in self.listeners:
+            try:
+                listener.on_request_end(trace)
+            except Exception:  # a broken listener must never fail a request
+                log.exception("request listener %r failed", listener)
+
+
+def _fail(trace: RequestTrace, exc: ModelyardError) -> None:
+    trace.status = "error"
+    trace.error = str(exc)[:500]
+    trace.error_kind = exc.kind.value if isinstance(exc, ProviderError) else type(exc).__name__
+
+

@@ -1,0 +1,147 @@
+"""The model registry, and family → model selection.
+
+When a router names a *family*, `Registry.select` picks the concrete model:
+among enabled, available models of that family that accept the request's
+modalities, fit its context, satisfy its privacy requirement, latency budget
+and cost cap, it takes the cheapest (or fastest, or a weighted draw). When
+none fits, `NoModelFitsError` lists why each candidate was rejected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from modelyard.config.models import ModelSpec
+from modelyard.errors import NoModelFitsError, UnknownModelError
+from modelyard.types import Candidate, ChatRequest, Family, PrivacyTier, Usage
+
+__all__ = ["Availability", "Registry", "Selection", "Strategy", "AlwaysAvailable"]
+
+Strategy = Literal["cheapest", "fastest", "weighted"]
+
+
+class Availability(Protocol):
+    """Live state that can take a model out of rotation (breakers, rate limits)."""
+
+    def unavailable_reason(self, model: str) -> str | None:
+        """None when the model may be called now, else a short reason."""
+        ...
+
+
+class AlwaysAvailable:
+    def unavailable_reason(self, model: str) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: ModelSpec
+    candidates: list[Candidate]
+    strategy: Strategy
+
+
+class Registry:
+    """Read-only view of the configured models."""
+
+    def __init__(self, models: Mapping[str, ModelSpec], *, seed: int | None = None) -> None:
+        self._models = dict(models)
+        self._by_family: dict[Family, list[ModelSpec]] = {}
+        for spec in self._models.values():
+            self._by_family.setdefault(spec.family, []).append(spec)
+        self._rng = random.Random(seed)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self._models[name]
+        except KeyError:
+            raise UnknownModelError(name, list(self._models)) from None
+
+    def of_family(self, family: Family) -> list[ModelSpec]:
+        return list(self._by_family.get(family, []))
+
+    def estimate_cost(self, spec: ModelSpec, request: ChatRequest) -> float:
+        """Expected cost with the requested (or a modest default) output length."""
+        out = request.output_token_limit or min(spec.max_output_tokens or 256, 256)
+        usage = Usage(
+            input_tokens=request.estimate_input_tokens(), output_tokens=out, images=len(request.images)
+        )
+        return spec.price.cost(usage)
+
+    def rejection(
+        self, spec: ModelSpec, request: ChatRequest, availability: Availability | None = None
+    ) -> str | None:
+        """Why ``spec`` cannot serve ``request``, or None if it can."""
+        hints = request.hints
+        if not spec.enabled:
+            return "disabled in config"
+        if availability is not None and (why := availability.unavailable_reason(spec.name)):
+            return why
+        if request.has_image and not spec.accepts_images():
+            return "does not accept image input"
+        needed = request.estimate_input_tokens() + (request.output_token_limit or 0)
+        if needed > spec.context_window:
+            return f"needs ~{needed} tokens, context window is {spec.context_window}"
+        if hints.privacy is not None and not hints.privacy.allows(spec.privacy):
+            return f"privacy tier {spec.privacy.value} exceeds required {hints.privacy.value}"
+        if hints.consent_third_party is False and spec.privacy is PrivacyTier.THIRD_PARTY:
+            return "third-party model and the user did not consent"
+        if hints.latency_budget_ms is not None and spec.latency_p50_ms > hints.latency_budget_ms:
+            return f"p50 {spec.latency_p50_ms:.0f} ms exceeds budget {hints.latency_budget_ms:.0f} ms"
+        if hints.max_cost_usd is not None:
+            estimate = self.estimate_cost(spec, request)
+            if estimate > hints.max_cost_usd:
+                return f"estimated ${estimate:.6f} exceeds max_cost ${hints.max_cost_usd:.6f}"
+        return None
+
+    def select(
+        self,
+        family: Family,
+        request: ChatRequest,
+        *,
+        strategy: Strategy = "cheapest",
+        availability: Availability | None = None,
+    ) -> Selection:
+        fitting: list[ModelSpec] = []
+        candidates: list[Candidate] = []
+        for spec in self.of_family(family):
+            why = self.rejection(spec, request, availability)
+            if why is None:
+                fitting.append(spec)
+            else:
+                candidates.append(Candidate(name=spec.name, accepted=False, reason=why))
+        if not fitting:
+            raise NoModelFitsError(family.value, {c.name: c.reason for c in candidates})
+        chosen = self._pick(fitting, request, strategy)
+        for spec in fitting:
+            cost = self.estimate_cost(spec, request)
+            if spec is chosen:
+                reason = f"{strategy} fitting {family.value} model (est. ${cost:.6f}, p50 {spec.latency_p50_ms:.0f} ms)"
+            else:
+                reason = f"fits, but not the {strategy} (est. ${cost:.6f}, p50 {spec.latency_p50_ms:.0f} ms)"
+            candidates.append(Candidate(name=spec.name, accepted=spec is chosen, reason=reason, score=cost))
+        return Selection(model=chosen, candidates=candidates, strategy=strategy)
+
+    def _pick(self, fitting: list[ModelSpec], request: ChatRequest, strategy: Strategy) -> ModelSpec:
+        if strategy == "fastest":
+            return min(fitting, key=lambda s: (s.latency_p50_ms, self.estimate_cost(s, request), s.name))
+        if strategy == "weighted":
+            weights = [s.weight for s in fitting]
+            if sum(weights) <= 0:
+                return fitting[0]
+            return self._rng.choices(fitting, weights=weights, k=1)[0]
+        return min(fitting, key=lambda s: (self.estimate_cost(s, request), s.latency_p50_ms, s.name))

@@ -1,0 +1,52 @@
+"""Core data types: requests, responses, decisions, families, deadlines."""
+
+from modelyard.types.deadline import Deadline
+from modelyard.types.decision import Candidate, Decision, Target, TaskProfile
+from modelyard.types.enums import Family, Modality, PrivacyTier
+from modelyard.types.request import (
+    ChatRequest,
+    ContentPart,
+    EmbeddingRequest,
+    ImagePart,
+    ImageURL,
+    Message,
+    RoutingHints,
+    TextPart,
+)
+from modelyard.types.trace import Attempt, RequestTrace, TraceEvent
+from modelyard.types.response import (
+    ChatResponse,
+    EmbeddingResponse,
+    ImageOutput,
+    StreamChunk,
+    Usage,
+    new_id,
+)
+
+__all__ = [
+    "Attempt",
+    "RequestTrace",
+    "TraceEvent",
+    "Candidate",
+    "ChatRequest",
+    "ChatResponse",
+    "ContentPart",
+    "Deadline",
+    "Decision",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "Family",
+    "ImageOutput",
+    "ImagePart",
+    "ImageURL",
+    "Message",
+    "Modality",
+    "PrivacyTier",
+    "RoutingHints",
+    "StreamChunk",
+    "Target",
+    "TaskProfile",
+    "TextPart",
+    "Usage",
+    "new_id",
+]
