@@ -27,6 +27,7 @@ app = typer.Typer(
 
 #: command modules under modelyard.cli, in the order `--help` lists them.
 COMMANDS: list[str] = [
+    "route_cmd",
     "config_cmd",
 ]
 
@@ -37,6 +38,21 @@ def _register_all() -> None:
         module.register(app)
 
 
+def _setup_logging() -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    from modelyard.cli.common import err_console
+
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+
+
 def main() -> None:
+    _setup_logging()
     _register_all()
     app()

@@ -194,7 +194,8 @@ def _check_references(config: Config) -> None:
                 edges.append(target.name)
     _reject_cycles(graph, config.source)
     gateway_default = config.gateway.default_model
-    if gateway_default not in config.models and gateway_default not in config.routers:
+    explicit = "default_model" in config.gateway.model_fields_set
+    if explicit and gateway_default not in config.models and gateway_default not in config.routers:
         raise ConfigError(
             f"{gateway_default!r} is not a model or router defined in this file",
             file=config.source,
