@@ -63,6 +63,12 @@ class SimOptions(BaseModel):
     output_tokens: int = Field(default=24, ge=1)
     text: str | None = Field(default=None, description="fixed answer; default echoes the prompt")
     mode: Literal["echo", "canned"] = "echo"
+    script: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="answers given in turn, one per call, cycling (a scripted simulation, e.g. a "
+        "reviewer that rejects then approves); overrides text and mode",
+    )
     label: bool = Field(default=True, description="prefix answers with '[simulated <model>]'")
     stream_chunks: int = Field(default=6, ge=1)
     seed: int | None = None
@@ -79,10 +85,14 @@ class SimProvider(Provider):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.options = self.parse_options(SimOptions)
         self._rng = random.Random(self.options.seed)
+        self._turn = 0
 
     def _answer(self, request: ChatRequest) -> str:
         o = self.options
-        if o.text is not None and (o.mode == "canned" or o.text):
+        if o.script:
+            body = o.script[self._turn % len(o.script)]
+            self._turn += 1
+        elif o.text is not None and (o.mode == "canned" or o.text):
             body = o.text
         else:
             prompt = " ".join(request.last_user_text.split())
