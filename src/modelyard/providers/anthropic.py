@@ -1,0 +1,288 @@
+"""Anthropic's Messages API, translated from and to the OpenAI shape.
+
+System and developer messages become ``system``; images become base64 or URL
+source blocks; tool calls become ``tool_use`` blocks and tool results
+``tool_result`` blocks. ``max_tokens`` is mandatory upstream, so it defaults to
+the model's ``max_output_tokens`` or 1024.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard.errors import BadRequestError, ConnectionFailedError, ContentFilteredError
+from modelyard.providers.http import HTTPProvider
+from modelyard.providers.translate import (
+    function_tools,
+    inline_image,
+    openai_tool_call,
+    tool_call_arguments,
+)
+from modelyard.types import ChatRequest, ChatResponse, Message, StreamChunk, TextPart, Usage
+
+__all__ = ["AnthropicOptions", "AnthropicProvider"]
+
+_STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+}
+#: Error ``type`` in a stream ``error`` event → the HTTP status Anthropic uses for it.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+#: OpenAI-shaped extras that mean the same thing to Anthropic and pass through.
+_PASSTHROUGH = ("top_k", "thinking", "metadata", "service_tier")
+
+
+class AnthropicOptions(BaseModel):
+    """``options:`` of a ``provider: anthropic`` model."""
+
+    model_config = ConfigDict(extra="forbid")
+    anthropic_version: str = "2023-06-01"
+    beta: list[str] = Field(default_factory=list, description="values for the anthropic-beta header")
+
+
+class AnthropicProvider(HTTPProvider):
+    """Claude models over ``/v1/messages``, plain and streamed."""
+
+    kind = "anthropic"
+    default_base_url = "https://api.anthropic.com"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.options = self.parse_options(AnthropicOptions)
+        self._static_headers["anthropic-version"] = self.options.anthropic_version
+        if self.options.beta:
+            self._static_headers["anthropic-beta"] = ",".join(self.options.beta)
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.api_key()
+        return {"x-api-key": key} if key else {}
+
+    # -- OpenAI → Anthropic ------------------------------------------------------
+
+    def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        try:
+            system, messages = self._messages(request.messages)
+            tools = [
+                {"name": t.name, "input_schema": t.parameters}
+                | ({"description": t.description} if t.description else {})
+                for t in function_tools(request.tools)
+            ]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self.error(
+                BadRequestError, f"cannot translate request for {self.spec.name!r}: {exc}"
+            ) from None
+        body: dict[str, Any] = {
+            "model": self.spec.wire_model,
+            "max_tokens": request.output_token_limit or self.spec.max_output_tokens or 1024,
+            "messages": messages,
+        }
+        if system:
+            body["system"] = system
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else request.stop
+        if tools:
+            body["tools"] = tools
+            choice = _tool_choice(request.tool_choice)
+            if choice is not None:
+                body["tool_choice"] = choice
+        if request.user:
+            body["metadata"] = {"user_id": request.user}
+        extra = request.model_extra or {}
+        body.update({k: extra[k] for k in _PASSTHROUGH if k in extra})
+        if stream:
+            body["stream"] = True
+        return body
+
+    def _messages(self, messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+        system: list[str] = []
+        out: list[dict[str, Any]] = []
+        for m in messages:
+            blocks: list[dict[str, Any]]
+            if m.role in ("system", "developer"):
+                system.append(m.text)
+                continue
+            if m.role == "tool":
+                role = "user"
+                blocks = [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}]
+            else:
+                role, blocks = ("assistant" if m.role == "assistant" else "user"), _content_blocks(m)
+                for call in m.tool_calls or ():
+                    name = (call.get("function") or {})["name"]
+                    blocks.append(
+                        {
+                            "type": "tool_use",
+                            "id": call["id"],
+                            "name": name,
+                            "input": tool_call_arguments(call),
+                        }
+                    )
+            if not blocks:
+                continue
+            if out and out[-1]["role"] == role:
+                out[-1]["content"].extend(blocks)
+            else:
+                out.append({"role": role, "content": blocks})
+        return "\n\n".join(s for s in system if s), out
+
+    # -- Anthropic → OpenAI ------------------------------------------------------
+
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+        data = await self.post_json("/v1/messages", self.build_body(request, stream=False), timeout=timeout)
+        return self.finish(self.parse_response(data, request))
+
+    def parse_response(self, data: Any, request: ChatRequest) -> ChatResponse:
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise self.malformed("message without a content list")
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for block in data["content"]:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
+                texts.append(str(block.get("text", "")))
+            elif kind == "tool_use":
+                calls.append(
+                    openai_tool_call(len(calls), block["id"], block["name"], block.get("input") or {})
+                )
+        finish = self._finish_reason(data.get("stop_reason"))
+        return ChatResponse(
+            model=self.spec.name,
+            provider=self.kind,
+            text="".join(texts),
+            finish_reason=finish,
+            tool_calls=calls or None,
+            usage=_usage(data.get("usage"), Usage(images=len(request.images))),
+            upstream_model=data.get("model"),
+        )
+
+    def _finish_reason(self, stop_reason: Any) -> str:
+        if stop_reason == "refusal":
+            raise self.error(
+                ContentFilteredError, f"{self.kind} upstream refused to answer for {self.spec.name!r}"
+            )
+        return _STOP_REASONS.get(str(stop_reason), "stop")
+
+    async def stream(
+        self,
+        request: ChatRequest,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AsyncIterator[StreamChunk]:
+        usage = Usage(images=len(request.images))
+        finish: str | None = None
+        tools: dict[int, dict[str, Any]] = {}
+        finished = False
+        body = self.build_body(request, stream=True)
+        async for event in self.stream_events("/v1/messages", body, timeout=timeout):
+            data = self.decode(event.data)
+            kind = data.get("type") if isinstance(data, dict) else None
+            if kind == "content_block_delta":
+                delta = data.get("delta") or {}
+                if delta.get("type") == "text_delta" and delta.get("text"):
+                    yield StreamChunk(text=delta["text"])
+                elif delta.get("type") == "input_json_delta" and data.get("index") in tools:
+                    tools[data["index"]]["json"] += delta.get("partial_json", "")
+            elif kind == "content_block_start":
+                block = data.get("content_block") or {}
+                if block.get("type") == "text" and block.get("text"):
+                    yield StreamChunk(text=block["text"])
+                elif block.get("type") == "tool_use":
+                    tools[data.get("index", len(tools))] = {
+                        "id": block.get("id"),
+                        "name": block.get("name"),
+                        "json": "",
+                    }
+            elif kind == "content_block_stop" and data.get("index") in tools:
+                call = tools[data["index"]]
+                n = list(tools).index(data["index"])
+                yield StreamChunk(
+                    tool_calls=[openai_tool_call(n, call["id"], call["name"], call["json"] or "{}")]
+                )
+            elif kind == "message_start":
+                usage = _usage((data.get("message") or {}).get("usage"), usage)
+            elif kind == "message_delta":
+                usage = _usage(data.get("usage"), usage)
+                if (data.get("delta") or {}).get("stop_reason"):
+                    finish = self._finish_reason(data["delta"]["stop_reason"])
+            elif kind == "message_stop":
+                finished = True
+                break
+            elif kind == "error":
+                status = _ERROR_STATUS.get(str((data.get("error") or {}).get("type")), 500)
+                raise self.status_error(status, {}, event.data.encode())
+            elif kind is None:
+                raise self.malformed("stream event without a type")
+        if not finished:
+            raise self.error(
+                ConnectionFailedError, f"{self.kind} upstream for {self.spec.name!r} ended the stream early"
+            )
+        yield StreamChunk(finish_reason=finish or "stop", usage=usage)
+
+
+def _content_blocks(message: Message) -> list[dict[str, Any]]:
+    content = message.content
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, TextPart):
+            if part.text:
+                blocks.append({"type": "text", "text": part.text})
+            continue
+        url = part.image_url.url
+        image = inline_image(url)
+        if image is not None:
+            source = {"type": "base64", "media_type": image.mime_type, "data": image.data}
+        else:
+            source = {"type": "url", "url": url}
+        blocks.append({"type": "image", "source": source})
+    return blocks
+
+
+def _tool_choice(choice: Any) -> dict[str, Any] | None:
+    if choice is None or choice == "auto":
+        return {"type": "auto"} if choice else None
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        return {"type": "tool", "name": choice["function"]["name"]}
+    return None
+
+
+def _usage(raw: Any, base: Usage) -> Usage:
+    """Fold an Anthropic usage object into ``base``; counts the upstream omits stay as they were."""
+    if not isinstance(raw, dict):
+        return base
+    inputs = [raw.get(k) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    known = [int(v) for v in inputs if isinstance(v, int)]
+    return Usage(
+        input_tokens=sum(known) if known else base.input_tokens,
+        output_tokens=int(raw["output_tokens"])
+        if isinstance(raw.get("output_tokens"), int)
+        else base.output_tokens,
+        images=base.images,
+    )

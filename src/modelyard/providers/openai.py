@@ -1,0 +1,168 @@
+"""Any OpenAI-compatible endpoint: OpenAI, vLLM, llama.cpp server, Ollama, LM Studio.
+
+The request is already in OpenAI's shape, so translation is small: set the
+upstream model id, drop modelyard's own fields (``hints``), keep every unknown
+OpenAI parameter the caller sent, and ask for usage in streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from modelyard.errors import ConnectionFailedError, ContentFilteredError, ProviderError
+from modelyard.providers.http import HTTPProvider
+from modelyard.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, Usage
+
+__all__ = ["OpenAIProvider"]
+
+#: ChatRequest fields that are modelyard's, never sent upstream.
+_LOCAL_FIELDS: set[str] = {"hints", "model", "stream"}
+
+
+class OpenAIProvider(HTTPProvider):
+    """Chat completions (plain and streamed, images included) and embeddings."""
+
+    kind = "openai"
+    default_base_url = "https://api.openai.com/v1"
+
+    def auth_headers(self) -> dict[str, str]:
+        key = self.api_key()  # None for keyless local servers (Ollama, llama.cpp)
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body = request.model_dump(exclude=_LOCAL_FIELDS, exclude_none=True)
+        body["model"] = self.spec.wire_model
+        if stream:
+            body["stream"] = True
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True
+            body["stream_options"] = options
+        return body
+
+    # -- chat --------------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+        body = self.build_body(request, stream=False)
+        data = await self.post_json("/chat/completions", body, timeout=timeout)
+        return self.finish(self.parse_response(data, request))
+
+    def parse_response(self, data: Any, request: ChatRequest) -> ChatResponse:
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            text = message.get("content") or ""
+            if not isinstance(text, str):
+                raise TypeError("content is not a string")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise self.malformed("chat completion without choices[0].message") from None
+        finish = choice.get("finish_reason")
+        self._check_filter(finish)
+        return ChatResponse(
+            model=self.spec.name,
+            provider=self.kind,
+            text=text,
+            finish_reason=finish or "stop",
+            tool_calls=message.get("tool_calls") or None,
+            usage=self._usage(data.get("usage"), request),
+            logprobs=_logprobs(choice.get("logprobs")),
+            upstream_model=data.get("model"),
+        )
+
+    def _check_filter(self, finish: object) -> None:
+        if finish == "content_filter":
+            raise self.error(
+                ContentFilteredError, f"{self.kind} upstream filtered the answer of {self.spec.name!r}"
+            )
+
+    def _usage(self, raw: Any, request: ChatRequest) -> Usage:
+        images = len(request.images)
+        if not isinstance(raw, dict):
+            return Usage(input_tokens=request.estimate_input_tokens(), images=images)
+        return Usage(
+            input_tokens=int(raw.get("prompt_tokens") or 0),
+            output_tokens=int(raw.get("completion_tokens") or 0),
+            images=images,
+        )
+
+    # -- stream ------------------------------------------------------------------
+
+    async def stream(
+        self,
+        request: ChatRequest,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> AsyncIterator[StreamChunk]:
+        body = self.build_body(request, stream=True)
+        finish: str | None = None
+        usage: Usage | None = None
+        done = False
+        async for event in self.stream_events("/chat/completions", body, timeout=timeout):
+            if event.is_done:
+                done = True
+                break
+            data = self.decode(event.data)
+            if not isinstance(data, dict):
+                raise self.malformed("stream event is not a JSON object")
+            if "error" in data:
+                raise self._stream_error(data, event.data)
+            if data.get("usage"):
+                usage = self._usage(data["usage"], request)
+            for choice in data.get("choices") or ():
+                delta = choice.get("delta") or {}
+                chunk = StreamChunk(
+                    text=delta.get("content") or "",
+                    tool_calls=delta.get("tool_calls") or None,
+                    logprobs=_logprobs(choice.get("logprobs")),
+                )
+                if chunk.text or chunk.tool_calls or chunk.logprobs:
+                    yield chunk
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                    self._check_filter(finish)
+        if not done and finish is None:
+            raise self.error(
+                ConnectionFailedError,
+                f"{self.kind} upstream for {self.spec.name!r} ended the stream before it finished",
+            )
+        yield StreamChunk(finish_reason=finish or "stop", usage=usage or self._usage(None, request))
+
+    def _stream_error(self, data: dict[str, Any], raw: str) -> ProviderError:
+        """An error sent as a stream event (vLLM and others do this after a 200)."""
+        err = data.get("error")
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        return self.status_error(status, {}, raw.encode())
+
+    # -- embeddings --------------------------------------------------------------
+
+    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:  # noqa: ASYNC109
+        body = {"model": self.spec.wire_model, "input": texts, "encoding_format": "float"}
+        data = await self.post_json("/embeddings", body, timeout=timeout)
+        try:
+            rows = sorted(data["data"], key=lambda row: row.get("index", 0))
+            vectors = [[float(v) for v in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise self.malformed("embeddings answer without data[].embedding") from None
+        if len(vectors) != len(texts):
+            raise self.malformed(f"asked for {len(texts)} embeddings, got {len(vectors)}")
+        raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = Usage(input_tokens=int(raw_usage.get("prompt_tokens") or 0))
+        return EmbeddingResponse(
+            model=self.spec.name,
+            provider=self.kind,
+            vectors=vectors,
+            usage=usage,
+            cost_usd=self.cost(usage),
+        )
+
+
+def _logprobs(raw: Any) -> list[float] | None:
+    """Per-token log-probabilities from OpenAI's ``logprobs.content[].logprob``."""
+    if not isinstance(raw, dict):
+        return None
+    content = raw.get("content")
+    if not isinstance(content, list):
+        return None
+    values = [float(item["logprob"]) for item in content if isinstance(item, dict) and "logprob" in item]
+    return values or None
