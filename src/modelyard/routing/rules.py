@@ -86,7 +86,7 @@ class RulesRouter(Router):
             if rule.refusal is not None:
                 self._refuse(rule, ctx)
             assert rule.choice is not None
-            target, unavailable = rule.choice.pick(ctx)
+            target, unavailable = rule.choice.pick(request, ctx)
             skipped.append(rule.hit)
             return Decision(
                 target=target,
@@ -96,7 +96,7 @@ class RulesRouter(Router):
                 path=[self.name],
                 details={"rule": rule.name, "rule_index": rule.index, "rules_checked": rule.index + 1},
             )
-        target, unavailable = self.default.pick(ctx)
+        target, unavailable = self.default.pick(request, ctx)
         return Decision(
             target=target,
             router=self.name,
