@@ -30,6 +30,7 @@ __all__ = [
 ROUTER_CLASSES: dict[str, str] = {
     "fixed": "modelyard.routing.fixed:FixedRouter",
     "rules": "modelyard.routing.rules:RulesRouter",
+    "profile": "modelyard.routing.profile:ProfileRouter",
 }
 
 

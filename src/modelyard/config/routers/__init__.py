@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelyard.config.routers.base import RouterSpec, TargetRef
 from modelyard.config.routers.fixed import FixedSpec
+from modelyard.config.routers.profile import ProfileSpec
 from modelyard.config.routers.rules import RulesSpec
 
 __all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_router_spec"]
@@ -11,6 +12,7 @@ __all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_rou
 ROUTER_SPECS: dict[str, type[RouterSpec]] = {
     "fixed": FixedSpec,
     "rules": RulesSpec,
+    "profile": ProfileSpec,
 }
 
 
