@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.config.routers.cascade import CascadeSpec
+from modelyard.config.routers.council import CouncilSpec
 from modelyard.config.routers.fixed import FixedSpec
 from modelyard.config.routers.profile import ProfileSpec
 from modelyard.config.routers.rules import RulesSpec
@@ -11,6 +13,8 @@ __all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_rou
 
 ROUTER_SPECS: dict[str, type[RouterSpec]] = {
     "fixed": FixedSpec,
+    "cascade": CascadeSpec,
+    "council": CouncilSpec,
     "rules": RulesSpec,
     "profile": ProfileSpec,
 }
