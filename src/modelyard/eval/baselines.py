@@ -75,4 +75,3 @@ def random_band(
 def expected_random_pgr() -> FloatArray:
     """Random routing recovers the gap linearly in expectation: PGR(r) = r."""
     return GRID.copy()
-

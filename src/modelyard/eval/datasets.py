@@ -98,7 +98,9 @@ class OutcomeDataset:
         )
 
 
-def hash_split(prompts: Sequence[str], fractions: Sequence[float], salt: str = "modelyard-split-1") -> npt.NDArray[np.int64]:
+def hash_split(
+    prompts: Sequence[str], fractions: Sequence[float], salt: str = "modelyard-split-1"
+) -> npt.NDArray[np.int64]:
     """Assign each prompt to a split by hashing its text: stable across runs and machines.
 
     Identical prompts always land in the same split, so duplicates cannot leak
@@ -171,7 +173,9 @@ def _build(
     )
 
 
-def load_routellm_mmlu(directory: Path = DEFAULT_DATA_DIR / "mmlu", *, decontaminate: bool = True) -> OutcomeDataset:
+def load_routellm_mmlu(
+    directory: Path = DEFAULT_DATA_DIR / "mmlu", *, decontaminate: bool = True
+) -> OutcomeDataset:
     """All ``mmlu_<subject>.csv`` files; drops the published contaminated prompts.
 
     MMLU answers are one letter, so output cost is one token per call (an
@@ -193,7 +197,9 @@ def load_routellm_mmlu(directory: Path = DEFAULT_DATA_DIR / "mmlu", *, decontami
     return _build("mmlu", rows, models, groups, ones, {})
 
 
-def load_routellm_gsm8k(path: Path = DEFAULT_DATA_DIR / "gsm8k" / "gsm8k_responses.csv", *, decontaminate: bool = True) -> OutcomeDataset:
+def load_routellm_gsm8k(
+    path: Path = DEFAULT_DATA_DIR / "gsm8k" / "gsm8k_responses.csv", *, decontaminate: bool = True
+) -> OutcomeDataset:
     """GSM8K with both models' full responses; output cost from the response length."""
     bad = _contaminated(path.parent / "contaminated_prompts.jsonl") if decontaminate else set()
     rows = [r for r in _read_csv(path) if r["prompt"] not in bad]
@@ -241,7 +247,9 @@ def load_jsonl(path: Path) -> OutcomeDataset:
     prompts = tuple(str(r["prompt"]) for r in records)
     return OutcomeDataset(
         name=path.stem,
-        ids=tuple(str(r.get("id") or _prompt_id(path.stem, p)) for r, p in zip(records, prompts, strict=True)),
+        ids=tuple(
+            str(r.get("id") or _prompt_id(path.stem, p)) for r, p in zip(records, prompts, strict=True)
+        ),
         prompts=prompts,
         models=models,
         scores=scores,
@@ -280,5 +288,9 @@ def load_dataset(spec: str, data_dir: Path = DEFAULT_DATA_DIR) -> OutcomeDataset
     if path.suffix == ".jsonl":
         return load_jsonl(path)
     if path.suffix == ".csv":
-        return load_routellm_gsm8k(path) if "response" in path.read_text(encoding="utf-8")[:500] else load_routellm_mmlu(path.parent)
+        return (
+            load_routellm_gsm8k(path)
+            if "response" in path.read_text(encoding="utf-8")[:500]
+            else load_routellm_mmlu(path.parent)
+        )
     raise ValueError(f"unknown dataset {spec!r}: use mmlu, gsm8k, or a .jsonl/.csv path")

@@ -46,7 +46,9 @@ def cached_encode(
             keys, vecs = npz["keys"], npz["vectors"]
             known = {str(k): vecs[i] for i, k in enumerate(keys)}
     keys_needed = [text_key(t) for t in texts]
-    missing = sorted({k: i for i, k in enumerate(keys_needed) if k not in known}.items(), key=lambda kv: kv[1])
+    missing = sorted(
+        {k: i for i, k in enumerate(keys_needed) if k not in known}.items(), key=lambda kv: kv[1]
+    )
     done = 0
     total = len(missing)
     if progress:

@@ -23,6 +23,7 @@ Definitions (RouteLLM, arXiv 2406.18665; RouterBench, arXiv 2403.12031):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "Curve",
     "GRID",
+    "Curve",
     "aiq",
     "apgr",
     "apgr_exact",
@@ -219,6 +220,6 @@ def aiq(cost: FloatArray, quality: FloatArray, c_lo: float, c_hi: float) -> floa
     inner = xs[(xs > c_lo) & (xs < c_hi)]
     edges = np.unique(np.r_[c_lo, inner, c_hi])
     area = 0.0
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         area += f(0.5 * (a + b)) * (b - a)  # f is linear between edges (xs[0] is an edge)
     return area / (c_hi - c_lo)

@@ -97,7 +97,11 @@ class KnnHead:
         return out[:, 0], out[:, 1]
 
     def arrays(self) -> Arrays:
-        return {"keys": self.keys, "key_scale": self.key_scale.astype(np.float32), "outcomes": self.outcomes.astype(np.int8)}
+        return {
+            "keys": self.keys,
+            "key_scale": self.key_scale.astype(np.float32),
+            "outcomes": self.outcomes.astype(np.int8),
+        }
 
 
 @dataclass
@@ -126,7 +130,14 @@ def _quantize(x: FloatArray) -> tuple[npt.NDArray[np.int8], FloatArray]:
     return np.round(x / scale[:, None]).astype(np.int8), scale
 
 
-def fit_head(kind: str, x: FloatArray, q_strong: FloatArray, q_weak: FloatArray, params: Mapping[str, object], seed: int = 0) -> Head:
+def fit_head(
+    kind: str,
+    x: FloatArray,
+    q_strong: FloatArray,
+    q_weak: FloatArray,
+    params: Mapping[str, object],
+    seed: int = 0,
+) -> Head:
     """Fit one head; ``params`` holds its hyper-parameters plus ``target``."""
     y = np.stack([q_strong >= 0.5, q_weak >= 0.5], axis=1).astype(np.int64)
     p = dict(params)
@@ -135,6 +146,10 @@ def fit_head(kind: str, x: FloatArray, q_strong: FloatArray, q_weak: FloatArray,
 
         rows = []
         for col in range(2):
+            if len(np.unique(y[:, col])) < 2:  # one class only: a constant probability
+                rate = float(np.clip(y[:, col].mean(), 1e-3, 1 - 1e-3))
+                rows.append((np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))))
+                continue
             model = LogisticRegression(C=float(p["C"]), max_iter=2000)  # type: ignore[arg-type]
             model.fit(x, y[:, col])
             rows.append((model.coef_[0], float(model.intercept_[0])))
@@ -150,7 +165,9 @@ def fit_head(kind: str, x: FloatArray, q_strong: FloatArray, q_weak: FloatArray,
             alpha=float(p["alpha"]),  # type: ignore[arg-type]
             early_stopping=True,
             validation_fraction=0.1,
-            max_iter=300,
+            n_iter_no_change=int(p.get("patience", 20)),  # type: ignore[call-overload]
+            learning_rate_init=float(p.get("lr", 1e-3)),  # type: ignore[arg-type]
+            max_iter=500,
             random_state=seed,
         )
         mlp.fit(x, y)
@@ -165,7 +182,10 @@ def load_head(kind: str, arrays: Mapping[str, npt.NDArray[np.generic]], params: 
     if kind == "logreg":
         return LinearHead(a["coef"].astype(np.float64), a["bias"].astype(np.float64), p)
     if kind == "knn":
-        return KnnHead(a["keys"].astype(np.int8), a["key_scale"].astype(np.float64), a["outcomes"].astype(np.float64), p)
+        return KnnHead(
+            a["keys"].astype(np.int8), a["key_scale"].astype(np.float64), a["outcomes"].astype(np.float64), p
+        )
     if kind == "mlp":
-        return MlpHead(*(a[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2")), params=p)
+        w1, b1, w2, b2 = (a[k].astype(np.float64) for k in ("w1", "b1", "w2", "b2"))
+        return MlpHead(w1, b1, w2, b2, p)
     raise ValueError(f"unknown head {kind!r}; choose from {HEAD_KINDS}")

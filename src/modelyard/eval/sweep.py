@@ -70,7 +70,11 @@ class RouterResult:
             "kind": self.kind,
             "metrics": {k: _clean(v) for k, v in self.metrics.items()},
             "ci95": {k: [_clean(a), _clean(b)] for k, (a, b) in self.ci.items()},
-            "grid": {"shares": GRID.tolist(), "quality": grid_q.tolist(), "cost": self.curve.cost_at(GRID).tolist()},
+            "grid": {
+                "shares": GRID.tolist(),
+                "quality": grid_q.tolist(),
+                "cost": self.curve.cost_at(GRID).tolist(),
+            },
             "curve_points": len(self.curve.shares),
         }
 
@@ -96,7 +100,11 @@ class Report:
             "weak": self.weak,
             "cost_unit": self.cost_unit,
             "settings": self.settings,
-            "machine": {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.processor()},
+            "machine": {
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "processor": platform.processor(),
+            },
             "random": self.random.to_json(),
             "routers": [r.to_json() for r in self.results],
         }
@@ -134,7 +142,11 @@ def _bootstrap(
     for k, vals in samples.items():
         arr = np.array(vals)
         arr = arr[~np.isnan(arr)]
-        out[k] = (float(np.percentile(arr, 2.5)), float(np.percentile(arr, 97.5))) if arr.size else (math.nan, math.nan)
+        out[k] = (
+            (float(np.percentile(arr, 2.5)), float(np.percentile(arr, 97.5)))
+            if arr.size
+            else (math.nan, math.nan)
+        )
     return out
 
 
@@ -161,25 +173,41 @@ def evaluate_routers(
     c_lo, c_hi = float(cw.mean()), float(cs.mean())
     n = len(dataset)
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(np.float64) if bootstrap else np.zeros((0, n))
+    weights = (
+        rng.multinomial(n, np.full(n, 1.0 / n), size=bootstrap).astype(np.float64)
+        if bootstrap
+        else np.zeros((0, n))
+    )
     entries: list[tuple[str, str, FloatArray, bool]] = [("oracle", "baseline", oracle_scores(qs, qw), False)]
     entries += [(name, "router", np.asarray(s, dtype=np.float64), False) for name, s in routers.items()]
-    entries += [(name, "cascade", np.asarray(s, dtype=np.float64), True) for name, s in (cascades or {}).items()]
+    entries += [
+        (name, "cascade", np.asarray(s, dtype=np.float64), True) for name, s in (cascades or {}).items()
+    ]
     results: list[RouterResult] = []
     for name, kind, score, is_cascade in entries:
         if score.shape != (n,):
             raise ValueError(f"router {name!r}: {score.shape[0]} scores for {n} prompts")
         curve = two_model_curve(score, qs, qw, cs, cw, cascade=is_cascade)
-        ci = _bootstrap(score, qs, qw, cs, cw, cascade=is_cascade, weights=weights, c_lo=c_lo, c_hi=c_hi, tick=tick)
+        ci = _bootstrap(
+            score, qs, qw, cs, cw, cascade=is_cascade, weights=weights, c_lo=c_lo, c_hi=c_hi, tick=tick
+        )
         results.append(RouterResult(name, kind, curve, summarize(curve, c_lo, c_hi), ci))
     band, rand_curves = random_band(qs, qw, seeds=random_seeds, c_strong=cs, c_weak=cw)
     rand_metrics = [summarize(c, c_lo, c_hi) for c in rand_curves]
     mean_metrics = {k: float(np.nanmean([m[k] for m in rand_metrics])) for k in rand_metrics[0]}
     spread = {
-        k: (float(np.nanpercentile([m[k] for m in rand_metrics], 2.5)), float(np.nanpercentile([m[k] for m in rand_metrics], 97.5)))
+        k: (
+            float(np.nanpercentile([m[k] for m in rand_metrics], 2.5)),
+            float(np.nanpercentile([m[k] for m in rand_metrics], 97.5)),
+        )
         for k in rand_metrics[0]
     }
-    results.insert(1, RouterResult(f"random (mean of {random_seeds} seeds)", "baseline", rand_curves[0], mean_metrics, spread))
+    results.insert(
+        1,
+        RouterResult(
+            f"random (mean of {random_seeds} seeds)", "baseline", rand_curves[0], mean_metrics, spread
+        ),
+    )
     for name, score in (("always-weak", np.zeros(n)), ("always-strong", np.ones(n))):
         curve = two_model_curve(score, qs, qw, cs, cw)
         point = 0 if name == "always-weak" else -1
@@ -188,7 +216,11 @@ def evaluate_routers(
                 name,
                 "baseline",
                 curve,
-                {"quality": float(curve.quality[point]), "cost": float(curve.cost[point]), "share": float(curve.shares[point])},
+                {
+                    "quality": float(curve.quality[point]),
+                    "cost": float(curve.cost[point]),
+                    "share": float(curve.shares[point]),
+                },
             )
         )
     return Report(
@@ -199,5 +231,10 @@ def evaluate_routers(
         cost_unit=dataset.cost_unit,
         results=results,
         random=band,
-        settings={"bootstrap": bootstrap, "random_seeds": random_seeds, "seed": seed, "aiq_cost_range": [c_lo, c_hi]},
+        settings={
+            "bootstrap": bootstrap,
+            "random_seeds": random_seeds,
+            "seed": seed,
+            "aiq_cost_range": [c_lo, c_hi],
+        },
     )

@@ -104,7 +104,9 @@ class ThresholdScorer:
             want = self.artefact.meta["encoder"]
             if self.encoder is not None:
                 if self.encoder.model_id != want["model_id"]:
-                    raise ModelLoadError(f"artefact needs encoder {want['model_id']!r}, got {self.encoder.model_id!r}")
+                    raise ModelLoadError(
+                        f"artefact needs encoder {want['model_id']!r}, got {self.encoder.model_id!r}"
+                    )
                 self._encoder = self.encoder
             else:
                 from modelyard.encoders import MiniLMEncoder
@@ -127,7 +129,8 @@ class ThresholdScorer:
 
 
 class ThresholdSpec(RouterSpec):
-    """YAML: ``{kind: threshold, strong: gpt-4o, weak: slm, artefact: mmlu-minilm-knn, strong_share: 0.3}``."""
+    """YAML: ``{kind: threshold, strong: gpt-4o, weak: slm, artefact: mmlu-minilm-knn,
+    strong_share: 0.3}``."""
 
     kind: Literal["threshold"] = "threshold"
     strong: TargetRef
@@ -153,7 +156,9 @@ class ThresholdRouter(Router):
 
     kind = "threshold"
 
-    def __init__(self, name: str, strong: Target, weak: Target, scorer: ThresholdScorer, threshold: float) -> None:
+    def __init__(
+        self, name: str, strong: Target, weak: Target, scorer: ThresholdScorer, threshold: float
+    ) -> None:
         super().__init__(name)
         self.strong, self.weak, self.scorer, self.threshold = strong, weak, scorer, threshold
 
@@ -167,7 +172,11 @@ class ThresholdRouter(Router):
         if encoder is not None and encoder.model_id != artefact.meta["encoder"]["model_id"]:
             encoder = None
         scorer = ThresholdScorer(artefact, encoder)
-        threshold = spec.threshold if spec.threshold is not None else scorer.threshold_for_share(spec.strong_share or 0.0)
+        threshold = (
+            spec.threshold
+            if spec.threshold is not None
+            else scorer.threshold_for_share(spec.strong_share or 0.0)
+        )
         return cls(spec.name, Target.parse(spec.strong), Target.parse(spec.weak), scorer, threshold)
 
     async def decide(self, request: ChatRequest, ctx: RouteContext) -> Decision:

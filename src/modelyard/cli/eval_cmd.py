@@ -1,0 +1,132 @@
+"""``modelyard eval``: offline cost-quality evaluation of strong/weak routers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from modelyard.cli.common import console, fail
+
+if TYPE_CHECKING:
+    from modelyard.eval.sweep import Report
+
+__all__ = ["metrics_table", "register"]
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None or math.isnan(v) else f"{v * 100:.1f}%"
+
+
+def _ci(res_ci: dict[str, tuple[float, float]], key: str) -> str:
+    lo, hi = res_ci.get(key, (math.nan, math.nan))
+    return "" if math.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
+
+
+def metrics_table(report: Report) -> Table:
+    """Rows: every router, cascade and baseline, then RouteLLM's published numbers."""
+    from modelyard.eval.published import PUBLISHED
+
+    table = Table(
+        title=f"{report.dataset} (n={report.n_prompts}) — strong {report.strong} / weak {report.weak}"
+    )
+    for col in ("router", "kind", "APGR [95% CI]", "CPT(20%)", "CPT(50%)", "CPT(80%)", "AIQ", "quality"):
+        table.add_column(col, justify="left" if col in ("router", "kind") else "right")
+    for res in report.results:
+        m = res.metrics
+        if "apgr" not in m:  # a single point: always-weak / always-strong
+            table.add_row(res.name, res.kind, "—", "", "", "", "", _pct(m["quality"]))
+            continue
+        apgr = "—" if math.isnan(m["apgr"]) else f"{m['apgr']:.3f}{_ci(res.ci, 'apgr')}"
+        table.add_row(
+            res.name,
+            res.kind,
+            apgr,
+            _pct(m["cpt20"]),
+            _pct(m["cpt50"]),
+            _pct(m["cpt80"]),
+            f"{m['aiq'] * 100:.2f}",
+            f"{_pct(m['weak_quality'])} → {_pct(m['strong_quality'])}",
+        )
+    base = report.dataset.split("-")[0]
+    for name, pub in PUBLISHED.get(base, {}).items():
+        table.add_row(
+            f"[dim]{name}[/]",
+            "[dim]paper[/]",
+            f"[dim]{pub['apgr']:.3f}[/]",
+            "",
+            _pct(pub["cpt50"]),
+            _pct(pub["cpt80"]),
+            "",
+            "",
+        )
+    return table
+
+
+def eval_command(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="mmlu, gsm8k, or a .jsonl outcomes file.")
+    ] = "gsm8k",
+    router: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--router",
+            "-r",
+            help="Threshold-router artefact (path or name in data/routers/), "
+            "or cascade:verifier[+artefact]. Repeatable.",
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="auto (MMLU: held-out test split), all, train, val, test.")
+    ] = "auto",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the JSON result and PNG plot.")
+    ] = Path("eval-results"),
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples of prompts for the CIs (0 = none).")
+    ] = 1000,
+    random_seeds: Annotated[int, typer.Option(help="Seeds for the random-routing band.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for the bootstrap.")] = 0,
+) -> None:
+    """Sweep each router's threshold; print APGR, CPT(20/50/80%), AIQ against random, oracle and
+    always-weak/strong; write eval_<dataset>.json and eval_<dataset>.png."""
+    from modelyard.eval.runner import EvalRequest, run_eval
+
+    refs = list(router or ["mmlu-minilm-knn"])
+    request = EvalRequest(
+        dataset=dataset, routers=refs, split=split, bootstrap=bootstrap, random_seeds=random_seeds, seed=seed
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        embed_task = progress.add_task("embedding prompts", total=None)
+        boot_task = progress.add_task("bootstrap", total=None, visible=False)
+
+        def on_embed(done: int, total: int) -> None:
+            progress.update(embed_task, completed=done, total=max(total, 1))
+
+        def on_tick() -> None:
+            progress.update(boot_task, advance=1, visible=True)
+
+        n_curves = len(refs) + 1  # routers + oracle
+        progress.update(boot_task, total=bootstrap * n_curves)
+        try:
+            report, paths = run_eval(request, out_dir=out, progress=on_embed, tick=on_tick)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            fail(str(exc))
+    console.print(metrics_table(report))
+    console.print(
+        "APGR: area under PGR on 0..100% strong calls (11 points); "
+        "CPT(x%): strong-call share to recover x% of the gap; "
+        f"AIQ: mean quality (%) on the cost hull over [{report.settings['aiq_cost_range'][0]:.2e}, "  # type: ignore[index]
+        f"{report.settings['aiq_cost_range'][1]:.2e}] {report.cost_unit}/prompt.",  # type: ignore[index]
+        style="dim",
+    )
+    console.print(f"wrote {paths['json']} and {paths['png']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
