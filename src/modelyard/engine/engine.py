@@ -249,8 +249,10 @@ class Engine:
         finally:
             self._finish(trace)
 
-    async def embed(self, request: EmbeddingRequest) -> tuple[EmbeddingResponse, Decision, RequestTrace]:
-        trace = self.new_trace(request, endpoint="embeddings")
+    async def embed(
+        self, request: EmbeddingRequest, *, trace: RequestTrace | None = None
+    ) -> tuple[EmbeddingResponse, Decision, RequestTrace]:
+        trace = trace or self.new_trace(request, endpoint="embeddings")
         deadline = self.deadline_for(request)
         ctx = self._context(trace, deadline)
         try:
