@@ -231,6 +231,7 @@ class Engine:
                 execution = await executor.execute(request, ctx)
                 trace.decision = decision.then(execution.decision) if decision.path else execution.decision
                 trace.answered_by = execution.response.model
+                trace.details.update(execution.details)
                 trace.ttft_ms = trace.elapsed_ms()
                 yield StreamChunk(text=execution.response.text)
                 yield StreamChunk(finish_reason=execution.response.finish_reason, usage=execution.response.usage)
