@@ -29,6 +29,7 @@ __all__ = [
 #: router kind → "module:Class"; imported only when a config uses the kind.
 ROUTER_CLASSES: dict[str, str] = {
     "fixed": "modelyard.routing.fixed:FixedRouter",
+    "cascade": "modelyard.routing.cascade:CascadeRouter",
     "rules": "modelyard.routing.rules:RulesRouter",
     "profile": "modelyard.routing.profile:ProfileRouter",
 }
