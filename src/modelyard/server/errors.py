@@ -1,0 +1,135 @@
+"""Every failure leaves the gateway in OpenAI's error shape, with the right status.
+
+``{"error": {"message", "type", "param", "code"}}`` is what the OpenAI SDKs
+parse into their exception classes, so a client sees ``BadRequestError`` for
+400, ``AuthenticationError`` for 401, ``NotFoundError`` for 404,
+``RateLimitError`` for 429 and ``InternalServerError`` for 5xx. The status
+comes from the `modelyard.errors` tree (``status_code``, ``error_type``);
+nothing here decides policy.
+
+Messages pass through a `Redactor` that knows the values of the upstream API
+keys the configuration names, so even a provider bug cannot echo one back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from modelyard.config.errors_format import format_loc, reason_for
+from modelyard.errors import (
+    ModelyardError,
+    ProviderError,
+    RateLimitedError,
+    RateLimitExceededError,
+    RequestError,
+)
+from modelyard.server.jsonio import dumps
+
+__all__ = [
+    "PayloadTooLargeError",
+    "Redactor",
+    "error_body",
+    "error_response",
+    "exception_response",
+    "invalid_body",
+]
+
+_MIN_SECRET = 8  # shorter values would mangle ordinary words when redacted
+
+
+class PayloadTooLargeError(RequestError):
+    """The body is larger than ``gateway.max_request_bytes``."""
+
+    status_code = 413
+
+
+class Redactor:
+    """Replaces known secret values with ``***`` in text meant for clients or logs."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+
+    @classmethod
+    def from_env(cls, names: Iterable[str | None], env: Mapping[str, str]) -> Redactor:
+        """From the environment variables the config names (``api_key_env``)."""
+        return cls(env.get(name, "") for name in names if name)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._secrets)} secrets)"
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | int | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    param: str | None = None,
+    code: str | int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return Response(
+        dumps(error_body(message, type_, param=param, code=code)),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def describe(exc: ModelyardError, redact: Redactor) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, OpenAI error body, extra headers) for a modelyard error."""
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = {}
+    if isinstance(exc, RequestError):
+        param, code = exc.param, exc.code
+    elif isinstance(exc, ProviderError):
+        code = exc.kind.value
+    if isinstance(exc, RateLimitedError | RateLimitExceededError):
+        code = code or "rate_limited"
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(max(0, math.ceil(exc.retry_after)))
+    body = error_body(redact(str(exc)), exc.error_type, param=param, code=code)
+    return exc.status_code, body, headers
+
+
+def exception_response(exc: ModelyardError, redact: Redactor) -> Response:
+    status, body, headers = describe(exc, redact)
+    return Response(dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+def invalid_body(exc: ValidationError, *, prefix: Sequence[str | int] = ()) -> RequestError:
+    """A pydantic error on the request body → 400 naming the field path in ``param``."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = [*prefix, *_clean_loc(first["loc"])]
+    param = format_loc(loc) or None
+    reason = reason_for(first).replace("required key", "required field")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    message = f"{param}: {reason}{more}" if param else f"{reason}{more}"
+    return RequestError(message, param=param, code="invalid_value")
+
+
+def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
+    """Drop pydantic's union-branch tags (``str``, ``list[...]``) from a location."""
+    return [part for part in loc if isinstance(part, int) or not _is_branch_tag(part)]
+
+
+def _is_branch_tag(part: str) -> bool:
+    return part in ("str", "int", "float", "bool", "dict") or "[" in part or part.startswith("function-")
