@@ -25,13 +25,15 @@ models:
     provider: sim
     price: {input: 2.0, output: 4.0}
     latency_p50_ms: 200
-    options: {text: "Paris is the capital of France, on the Seine.", mode: canned, label: false, output_tokens: 12}
+    options:
+      {text: "Paris is the capital of France, on the Seine.", mode: canned, label: false, output_tokens: 12}
   big:           # SIMULATED: slow on paper (p50), instant in simulation
     family: llm
     provider: sim
     price: {input: 10.0, output: 30.0}
     latency_p50_ms: 5000
-    options: {text: "The capital of France is Paris, its largest city.", mode: canned, label: false, output_tokens: 14}
+    options:
+      {text: "The capital of France is Paris, its largest city.", mode: canned, label: false}
   refuser:       # SIMULATED
     family: llm
     provider: sim
