@@ -32,6 +32,9 @@ class CompiledRow:
     image_output: bool | None
     choice: TargetList
     label: str
+    hit: Candidate
+    #: "why not" candidates by reason, built on first use (the reasons are a small finite set)
+    misses: dict[str, Candidate]
 
     @classmethod
     def build(cls, index: int, row: ProfileRow, routers: Collection[str]) -> CompiledRow:
@@ -41,14 +44,24 @@ class CompiledRow:
             for key in _PROFILE_KEYS
             if (value := getattr(when, key)) is not None
         )
+        name = row.name or f"table[{index}]"
+        label = _label(when)
         return cls(
-            name=row.name or f"table[{index}]",
+            name=name,
             fields=fields,
             cost_constrained=when.cost_constrained,
             image_output=when.image_output,
             choice=compile_choice(row.target, routers),
-            label=_label(when),
+            label=label,
+            hit=Candidate(name=f"row {name!r}", accepted=True, reason=f"matched ({label})"),
+            misses={},
         )
+
+    def miss(self, why: str) -> Candidate:
+        candidate = self.misses.get(why)
+        if candidate is None:
+            candidate = self.misses[why] = Candidate(name=f"row {self.name!r}", accepted=False, reason=why)
+        return candidate
 
     def mismatch(self, profile: TaskProfile, signals: Mapping[str, bool]) -> str | None:
         """The first property that rules this row out, or None when it matches."""
@@ -124,15 +137,14 @@ class ProfileRouter(Router):
         for row in self.rows:
             why = row.mismatch(profile, signals)
             if why is not None:
-                skipped.append(Candidate(name=f"row {row.name!r}", accepted=False, reason=why))
+                skipped.append(row.miss(why))
                 continue
             target, unavailable = row.choice.pick(request, ctx)
-            hit = Candidate(name=f"row {row.name!r}", accepted=True, reason=f"matched ({row.label})")
             return self._decision(
                 target,
                 f"profile matched row {row.name!r} → {target.name}",
                 profile,
-                [*skipped, hit, *unavailable],
+                [*skipped, row.hit, *unavailable],
                 row=row.name,
                 signals=signals,
             )
