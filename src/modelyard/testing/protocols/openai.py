@@ -1,0 +1,194 @@
+"""The OpenAI wire protocol as the loopback upstream speaks it.
+
+``/chat/completions`` (plain and SSE, images, tools, logprobs), ``/embeddings``
+and ``/models``; errors in OpenAI's ``{"error": {...}}`` shape.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from modelyard.testing.protocols.common import (
+    Answer,
+    ProtocolError,
+    Reply,
+    Turn,
+    embedding,
+    json_reply,
+    logprob,
+    pieces,
+    sse,
+    word_count,
+)
+
+__all__ = ["OpenAIProtocol"]
+
+_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "permission_denied"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("server_error", "timeout"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ROLES = {"system", "developer", "user", "assistant", "tool"}
+
+
+class OpenAIProtocol:
+    name = "openai"
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    # -- requests ----------------------------------------------------------------
+
+    def parse_chat(self, body: Any) -> Turn:
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise ProtocolError(400, "you must provide a model parameter")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ProtocolError(400, "'messages' must be a non-empty array", "invalid_value")
+        turn = Turn(messages=len(messages), logprobs=bool(body.get("logprobs")))
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") not in _ROLES:
+                raise ProtocolError(400, "each message needs a valid 'role'", "invalid_value")
+            text = self._content(m.get("content"), turn)
+            turn.texts.append(text)
+            if m["role"] == "user":
+                turn.user_text = text
+        last = messages[-1]
+        if last["role"] == "tool":
+            turn.tool_result = self._content(last.get("content"), Turn())
+        if body.get("tool_choice") != "none":
+            turn.tools = [
+                t["function"]["name"] for t in body.get("tools") or () if t.get("type") == "function"
+            ]
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        turn.max_tokens = int(limit) if limit else None
+        return turn
+
+    def _content(self, content: Any, turn: Turn) -> str:
+        if content is None or isinstance(content, str):
+            return content or ""
+        if not isinstance(content, list):
+            raise ProtocolError(400, "'content' must be a string or an array of parts", "invalid_type")
+        texts = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                texts.append(str(part.get("text", "")))
+            elif kind == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
+                turn.images += 1
+            else:
+                raise ProtocolError(400, f"unsupported content part type {kind!r}", "invalid_type")
+        return "\n".join(texts)
+
+    # -- answers -----------------------------------------------------------------
+
+    def chat_reply(
+        self, model: str, body: dict[str, Any], turn: Turn, ans: Answer, *, stream: bool, filtered: bool
+    ) -> Reply:
+        rid = f"chatcmpl-loopback-{next(self._ids)}"
+        finish = "content_filter" if filtered else ans.finish
+        text = "" if filtered else ans.text
+        usage = {
+            "prompt_tokens": ans.input_tokens,
+            "completion_tokens": ans.output_tokens,
+            "total_tokens": ans.input_tokens + ans.output_tokens,
+        }
+        calls: list[dict[str, Any]] | None = (
+            [
+                {
+                    "id": "call_loopback_0",
+                    "type": "function",
+                    "function": {"name": ans.tool_name, "arguments": ans.tool_args_json},
+                }
+            ]
+            if ans.tool_name and not filtered
+            else None
+        )
+        base = {"id": rid, "created": int(time.time()), "model": model, "system_fingerprint": "loopback"}
+        if not stream:
+            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if calls:
+                message["tool_calls"] = calls
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+            if turn.logprobs and text:
+                choice["logprobs"] = {"content": [_lp(p, i) for i, p in enumerate(pieces(text))]}
+            return json_reply({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+        chunk = {**base, "object": "chat.completion.chunk"}
+        events = [sse({**chunk, "choices": [_delta({"role": "assistant", "content": ""})]})]
+        for i, piece in enumerate(pieces(text) if text else ()):
+            delta = _delta({"content": piece})
+            if turn.logprobs:
+                delta["logprobs"] = {"content": [_lp(piece, i)]}
+            events.append(sse({**chunk, "choices": [delta]}))
+        for call in calls or ():
+            head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
+            events.append(sse({**chunk, "choices": [_delta({"tool_calls": [head]})]}))
+            args = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+            events.append(sse({**chunk, "choices": [_delta({"tool_calls": [args]})]}))
+        events.append(sse({**chunk, "choices": [_delta({}, finish)]}))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(sse({**chunk, "choices": [], "usage": usage}))
+        events.append(sse("[DONE]"))
+        return Reply(200, b"", events, {"content-type": "text/event-stream", "cache-control": "no-cache"})
+
+    def embeddings(self, body: Any) -> Reply:
+        if not isinstance(body, dict) or "input" not in body:
+            raise ProtocolError(400, "'input' is required")
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if not inputs or not all(isinstance(t, str) for t in inputs):
+            raise ProtocolError(400, "'input' must be a string or an array of strings", "invalid_type")
+        dim = int(body.get("dimensions") or 8)
+        data = [
+            {"object": "embedding", "index": i, "embedding": embedding(t, dim)} for i, t in enumerate(inputs)
+        ]
+        tokens = sum(max(1, word_count(t)) for t in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return json_reply({"object": "list", "data": data, "model": body.get("model"), "usage": usage})
+
+    def models(self) -> Reply:
+        model = {"id": "loopback", "object": "model", "created": 0, "owned_by": "modelyard-testing"}
+        return json_reply({"object": "list", "data": [model]})
+
+    # -- errors and auth ---------------------------------------------------------
+
+    def error(
+        self, status: int, message: str, code: str | None = None, *, retry_after: float | None = None
+    ) -> Reply:
+        kind, default_code = _ERRORS.get(
+            status, ("server_error" if status >= 500 else "invalid_request_error", None)
+        )
+        err = {"message": message, "type": kind, "param": None, "code": code or default_code}
+        return json_reply({"error": err}, status)
+
+    def context_error(self, tokens: int, window: int) -> ProtocolError:
+        return ProtocolError(
+            400,
+            f"This model's maximum context length is {window} tokens. However, your messages resulted in "
+            f"{tokens} tokens. Please reduce the length of the messages.",
+            "context_length_exceeded",
+        )
+
+    def check_key(self, headers: dict[str, str], query: dict[str, str], key: str) -> ProtocolError | None:
+        sent = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if sent == key:
+            return None
+        # Echo what was sent, as some servers do: the client must scrub it from its errors.
+        return ProtocolError(401, f"Incorrect API key provided: {sent or '(none)'}.", "invalid_api_key")
+
+
+def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+def _lp(token: str, i: int) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob(i), "bytes": None, "top_logprobs": []}
