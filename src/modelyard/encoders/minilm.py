@@ -105,6 +105,14 @@ class MiniLMEncoder:
             out.append(self._encode_batch(list(texts[start : start + batch_size])))
         return np.concatenate(out, axis=0)
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the model reads per text ([CLS] and [SEP] included, after truncation)."""
+        if self._session is None:
+            self._load()
+        if not texts:
+            return []
+        return [sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(texts))]
+
     def _encode_batch(self, texts: list[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
