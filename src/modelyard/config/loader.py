@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from modelyard.config.errors_format import first_error, format_loc
+from modelyard.config.resilience import check_resilience
 from modelyard.config.routers import ROUTER_SPECS, RouterSpec
 from modelyard.config.schema import Config
 from modelyard.errors import ConfigError
@@ -201,6 +202,7 @@ def _check_references(config: Config) -> None:
             file=config.source,
             key="gateway.default_model",
         )
+    check_resilience(config.resilience, set(config.models), set(config.routers), config.source)
 
 
 def _reject_cycles(graph: dict[str, list[str]], source: str) -> None:

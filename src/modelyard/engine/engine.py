@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.config import Config, load_config, load_default_config
 from modelyard.engine.calls import CallPath, ModelCalls
@@ -21,6 +21,9 @@ from modelyard.errors import ModelyardError, ProviderError, RequestError
 from modelyard.providers import Provider, ProviderContext, create_provider
 from modelyard.registry import AlwaysAvailable, Availability, Registry
 from modelyard.routing import BuildContext, RouteContext, Router, build_routers
+
+if TYPE_CHECKING:
+    from modelyard.resilience import Resilience
 from modelyard.types import (
     ChatRequest,
     ChatResponse,
@@ -112,6 +115,13 @@ class Engine:
             BuildContext(registry=self.registry, config_dir=config_dir, routers=config.routers),
             source=config.source,
         )
+        self.resilience: Resilience | None = None
+        if calls is None:  # the configured resilience layer wraps direct calls
+            from modelyard.resilience import build_resilience
+
+            self.resilience = build_resilience(config, self.providers, self.registry)
+            calls = self.resilience.calls
+            availability = availability or self.resilience.availability
         self.availability: Availability = availability or AlwaysAvailable()
         self.calls: CallPath = calls or ModelCalls(self.providers)
         self.listeners: list[RequestListener] = list(listeners)
@@ -136,6 +146,8 @@ class Engine:
         for provider in self.providers.values():
             await provider.aclose()
         await self.provider_context.aclose()
+        if self.resilience is not None:
+            await self.resilience.aclose()
 
     async def __aenter__(self) -> Engine:
         return self
@@ -188,6 +200,8 @@ class Engine:
         deadline = self.deadline_for(request)
         ctx = self._context(trace, deadline)
         try:
+            if self.resilience is not None:  # tenant rate limit (429) and budget (402) at the door
+                await self.resilience.admit(request, trace)
             decision, executor = await resolve(self._name(request), request, self.routers, ctx)
             trace.decision = decision
             if executor is not None:
@@ -202,6 +216,9 @@ class Engine:
             trace.answered_by = response.model
             return Completion(response, decision, trace)
         except ModelyardError as exc:
+            if self.resilience is not None and self.resilience.wants_safe_default(exc):
+                response, decision = self.resilience.safe_default(exc, trace, trace.decision)
+                return Completion(response, decision, trace)
             _fail(trace, exc)
             raise
         finally:
@@ -214,8 +231,14 @@ class Engine:
         deadline = self.deadline_for(request)
         ctx = self._context(trace, deadline)
         try:
+            if self.resilience is not None:
+                await self.resilience.admit(request, trace)
             decision, executor = await resolve(self._name(request), request, self.routers, ctx)
         except ModelyardError as exc:
+            if self.resilience is not None and self.resilience.wants_safe_default(exc):
+                response, decision = self.resilience.safe_default(exc, trace, None)
+                self._finish(trace)
+                return StreamSession(decision, trace, _iterate(self.resilience.safe_default_chunks(response)))
             _fail(trace, exc)
             self._finish(trace)
             raise
@@ -226,6 +249,7 @@ class Engine:
         self, request: ChatRequest, decision: Decision, executor: Any, ctx: RouteContext
     ) -> AsyncIterator[StreamChunk]:
         trace = ctx.trace
+        sent = False  # once a chunk is out, a failure ends the stream instead of a safe default
         try:
             if executor is not None:
                 execution = await executor.execute(request, ctx)
@@ -242,9 +266,15 @@ class Engine:
                 if first and (chunk.text or chunk.tool_calls):
                     trace.ttft_ms = trace.elapsed_ms()
                     first = False
+                sent = True
                 yield chunk
             trace.answered_by = trace.attempts[-1].model if trace.attempts else decision.model
         except ModelyardError as exc:
+            if not sent and self.resilience is not None and self.resilience.wants_safe_default(exc):
+                response, _ = self.resilience.safe_default(exc, trace, decision)
+                for chunk in self.resilience.safe_default_chunks(response):
+                    yield chunk
+                return
             _fail(trace, exc)
             raise
         finally:
@@ -278,6 +308,11 @@ class Engine:
                 listener.on_request_end(trace)
             except Exception:  # a broken listener must never fail a request
                 log.exception("request listener %r failed", listener)
+
+
+async def _iterate(chunks: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _fail(trace: RequestTrace, exc: ModelyardError) -> None:

@@ -1,0 +1,159 @@
+"""Redis state: several gateway processes share one view of breakers, limits and budgets.
+
+Token buckets and budget reservations are Lua scripts (one atomic step on the
+server, clocked by Redis ``TIME`` so instances need not agree on the time);
+breaker records use ``WATCH``/``MULTI`` optimistic transactions around the same
+pure Python state machine the in-process backend runs, so there is one
+implementation of the breaker, not two. Requires ``pip install 'modelyard[redis]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from modelyard.errors import ConfigError
+from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend
+
+__all__ = ["RedisState"]
+
+T = TypeVar("T")
+
+_BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local amount = tonumber(ARGV[3])
+local force = ARGV[4] == '1'
+local v = redis.call('HMGET', KEYS[1], 'level', 'at')
+local level = tonumber(v[1])
+local at = tonumber(v[2])
+if level == nil or at == nil then level = cap; at = now end
+level = math.min(cap, level + math.max(0, now - at) * rate)
+local allowed = 0
+local wait = 0
+if force or amount <= level then
+  level = math.min(cap, level - amount)
+  allowed = 1
+elseif rate > 0 then
+  wait = (amount - level) / rate
+else
+  wait = -1
+end
+redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {allowed, tostring(level), tostring(wait)}
+"""
+
+_RESERVE = """
+local amount = tonumber(ARGV[1])
+local n = #KEYS
+local used = {}
+local ok = 1
+for i = 1, n do
+  used[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used[i] + amount > tonumber(ARGV[1 + i]) then ok = 0 end
+end
+if ok == 1 then
+  for i = 1, n do
+    used[i] = redis.call('INCRBY', KEYS[i], amount)
+    redis.call('EXPIRE', KEYS[i], ARGV[1 + n + i])
+  end
+end
+local out = {ok}
+for i = 1, n do out[#out + 1] = tostring(used[i]) end
+return out
+"""
+
+_WATCH_TRIES = 100
+
+
+class RedisState(StateBackend):
+    """State in one Redis database, every key under ``prefix:``."""
+
+    name = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "modelyard") -> None:
+        try:
+            import redis.asyncio as aioredis
+            from redis.exceptions import WatchError
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ConfigError(
+                "the redis state backend needs the redis client: pip install 'modelyard[redis]'",
+                key="resilience.state.backend",
+            ) from None
+        self._url = url
+        self._prefix = prefix
+        self._redis: Any = aioredis.Redis.from_url(url, decode_responses=True)
+        self._watch_error: type[Exception] = WatchError
+        self._bucket = self._redis.register_script(_BUCKET)
+        self._reserve = self._redis.register_script(_RESERVE)
+
+    def __repr__(self) -> str:
+        # The URL may hold a password; show only the prefix.
+        return f"RedisState(prefix={self._prefix!r})"
+
+    def _k(self, key: str) -> str:
+        return f"{self._prefix}:{key}"
+
+    async def bucket_take(
+        self, key: str, capacity: float, rate_per_s: float, amount: float, *, force: bool = False
+    ) -> BucketResult:
+        ttl = math.ceil(capacity / rate_per_s) + 60 if rate_per_s > 0 else 86_400
+        allowed, level, wait = await self._bucket(
+            keys=[self._k(key)],
+            args=[repr(capacity), repr(rate_per_s), repr(amount), "1" if force else "0", ttl],
+        )
+        wait_s = float(wait)
+        return BucketResult(bool(int(allowed)), float(level), math.inf if wait_s < 0 else wait_s)
+
+    async def reserve(
+        self, keys: Sequence[str], limits: Sequence[int], amount: int, ttl_s: Sequence[int]
+    ) -> ReserveResult:
+        out = await self._reserve(
+            keys=[self._k(k) for k in keys], args=[int(amount), *map(int, limits), *map(int, ttl_s)]
+        )
+        return ReserveResult(bool(int(out[0])), tuple(int(float(u)) for u in out[1:]))
+
+    async def adjust(self, keys: Sequence[str], delta: int, ttl_s: Sequence[int]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key, ttl in zip(keys, ttl_s, strict=True):
+                pipe.incrby(self._k(key), int(delta))
+                pipe.expire(self._k(key), int(ttl))
+            await pipe.execute()
+
+    async def counters(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        values = await self._redis.mget([self._k(k) for k in keys])
+        return [int(v) if v is not None else 0 for v in values]
+
+    async def update_json(
+        self, key: str, fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]], ttl_s: int
+    ) -> T:
+        full = self._k(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for _ in range(_WATCH_TRIES):
+                try:
+                    await pipe.watch(full)
+                    raw = await pipe.get(full)
+                    new, result = fn(json.loads(raw) if raw is not None else None)
+                    pipe.multi()
+                    pipe.set(full, json.dumps(new), ex=ttl_s)
+                    await pipe.execute()
+                    return result
+                except self._watch_error:
+                    continue
+        raise RuntimeError(f"breaker record {key!r} stayed contended for {_WATCH_TRIES} tries")
+
+    async def read_json(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        if not keys:
+            return []
+        values = await self._redis.mget([self._k(k) for k in keys])
+        return [json.loads(v) if v is not None else None for v in values]
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
