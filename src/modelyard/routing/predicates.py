@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from modelyard.config.routers.rules import Condition
 from modelyard.errors import ConfigError
-from modelyard.types import ChatRequest, PrivacyTier
+from modelyard.types import ChatRequest
 
 __all__ = [
     "PREDICATES",
@@ -161,7 +161,7 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
             lambda f: f.request.hints.consent_third_party is True,
         )
     if cond.privacy is not None:
-        tiers = frozenset([cond.privacy] if isinstance(cond.privacy, PrivacyTier) else cond.privacy)
+        tiers = frozenset(cond.privacy)
         names = ", ".join(sorted(t.value for t in tiers))
         yield Check(f"privacy in [{names}]", lambda f: f.request.hints.privacy in tiers)
     if cond.response_format is not None:

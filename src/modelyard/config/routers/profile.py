@@ -40,20 +40,21 @@ class ProfileMatch(BaseModel):
     """Which profiles a row covers; an omitted key matches anything."""
 
     model_config = ConfigDict(extra="forbid")
-    output_space: OutputSpace | list[OutputSpace] | None = None
-    modality: Modality | list[Modality] | None = None
-    latency_budget: Latency | list[Latency] | None = None
-    volume: Volume | list[Volume] | None = None
-    precision: Precision | list[Precision] | None = None
+    output_space: list[OutputSpace] | None = None
+    modality: list[Modality] | None = None
+    latency_budget: list[Latency] | None = None
+    volume: list[Volume] | None = None
+    precision: list[Precision] | None = None
     cost_constrained: bool | None = Field(default=None, description="hints.max_cost_usd is set")
     image_output: bool | None = Field(default=None, description="the request asks for a picture")
 
-    @field_validator("output_space", "modality", "latency_budget", "volume", "precision")
+    @field_validator("output_space", "modality", "latency_budget", "volume", "precision", mode="before")
     @classmethod
-    def _no_empty_list(cls, value: Any) -> Any:
+    def _one_or_many(cls, value: Any) -> Any:
+        """A single value stands for a list of one."""
         if isinstance(value, list) and not value:
             raise ValueError("must not be empty")
-        return value
+        return [value] if isinstance(value, str) else value
 
 
 class ProfileRow(BaseModel):
@@ -111,14 +112,21 @@ DEFAULT_TABLE: tuple[ProfileRow, ...] = (
 
 class ProfileSpec(RouterSpec):
     kind: Literal["profile"] = "profile"
-    table: list[ProfileRow] | None = Field(
-        default=None, min_length=1, description="replaces the default table; first match wins"
+    table: list[ProfileRow] = Field(
+        default_factory=list, description="replaces the default table when given; first match wins"
     )
     default: TargetChoice = Field(default="llm", description="when no row matches")
     volume_per_day: int | None = Field(default=None, ge=0, description="this route's daily request volume")
     tenant_volume_per_day: dict[str, int] = Field(
         default_factory=dict, description="per-tenant daily volume; wins over volume_per_day"
     )
+
+    @field_validator("table")
+    @classmethod
+    def _table_non_empty(cls, value: list[ProfileRow]) -> list[ProfileRow]:
+        if not value:
+            raise ValueError("must not be empty (leave 'table' out to use the default table)")
+        return value
 
     @field_validator("default")
     @classmethod
@@ -136,11 +144,11 @@ class ProfileSpec(RouterSpec):
         return value
 
     def rows(self) -> tuple[ProfileRow, ...]:
-        return tuple(self.table) if self.table is not None else DEFAULT_TABLE
+        return tuple(self.table) if self.table else DEFAULT_TABLE
 
     def references(self) -> list[tuple[str, Target]]:
         refs: list[tuple[str, Target]] = []
-        for i, row in enumerate(self.table or ()):
+        for i, row in enumerate(self.table):
             refs.extend(target_refs(f"table[{i}].target", row.target))
         refs.extend(target_refs("default", self.default))
         return refs

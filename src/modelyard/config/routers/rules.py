@@ -26,7 +26,7 @@ meaning "the first one that is available" (the last is taken regardless).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -69,9 +69,7 @@ class Condition(BaseModel):
     consent_third_party: bool | None = Field(
         default=None, description="hints.consent_third_party is true (false: not given)"
     )
-    privacy: PrivacyTier | list[PrivacyTier] | None = Field(
-        default=None, description="hints.privacy is one of these tiers"
-    )
+    privacy: list[PrivacyTier] | None = Field(default=None, description="hints.privacy is one of these tiers")
     response_format: ResponseFormat | None = Field(
         default=None, description="json = json_object or json_schema; none = no response_format"
     )
@@ -104,9 +102,14 @@ class Condition(BaseModel):
                 raise ValueError(f"invalid regular expression: {exc}") from None
         return value
 
-    @field_validator("last_user_prefix", "tenant", "custom")
+    @field_validator("privacy", mode="before")
     @classmethod
-    def _no_empty_list(cls, value: str | list[str] | None) -> str | list[str] | None:
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("last_user_prefix", "tenant", "custom", "privacy")
+    @classmethod
+    def _no_empty_list(cls, value: Any) -> Any:
         if isinstance(value, list) and not value:
             raise ValueError("must not be empty")
         return value
