@@ -30,6 +30,7 @@ __all__ = [
 ROUTER_CLASSES: dict[str, str] = {
     "fixed": "modelyard.routing.fixed:FixedRouter",
     "cascade": "modelyard.routing.cascade:CascadeRouter",
+    "council": "modelyard.routing.council:CouncilRouter",
     "rules": "modelyard.routing.rules:RulesRouter",
     "profile": "modelyard.routing.profile:ProfileRouter",
 }
