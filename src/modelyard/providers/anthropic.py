@@ -215,9 +215,8 @@ class AnthropicProvider(HTTPProvider):
             elif kind == "content_block_stop" and data.get("index") in tools:
                 call = tools[data["index"]]
                 n = list(tools).index(data["index"])
-                yield StreamChunk(
-                    tool_calls=[openai_tool_call(n, call["id"], call["name"], call["json"] or "{}")]
-                )
+                args = self.decode(call["json"] or "{}")  # re-encoded so both paths match
+                yield StreamChunk(tool_calls=[openai_tool_call(n, call["id"], call["name"], args)])
             elif kind == "message_start":
                 usage = _usage((data.get("message") or {}).get("usage"), usage)
             elif kind == "message_delta":

@@ -1,0 +1,43 @@
+"""Fixtures for the HTTP provider tests: a loopback upstream and providers aimed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from provider_harness import KEY_ENV, SECRET, MakeProvider, base_url
+
+from modelyard.config.models import ModelSpec
+from modelyard.providers import Provider, ProviderContext, create_provider
+from modelyard.testing import LoopbackUpstream
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[LoopbackUpstream]:
+    async with LoopbackUpstream(api_key=SECRET) as up:
+        yield up
+
+
+@pytest.fixture
+async def provider_ctx() -> AsyncIterator[ProviderContext]:
+    ctx = ProviderContext(env={KEY_ENV: SECRET})
+    yield ctx
+    await ctx.aclose()
+
+
+@pytest.fixture
+def make_provider(upstream: LoopbackUpstream, provider_ctx: ProviderContext) -> MakeProvider:
+    def make(kind: str, **spec: Any) -> Provider:
+        fields: dict[str, Any] = {
+            "name": f"loop-{kind}",
+            "family": "vlm",
+            "provider": kind,
+            "base_url": base_url(kind, upstream),
+            "api_key_env": KEY_ENV,
+            "upstream_model": f"{kind}-model-1",
+        }
+        fields.update(spec)
+        return create_provider(ModelSpec(**fields), provider_ctx)
+
+    return make
