@@ -52,6 +52,11 @@ def _unwrap(tp: Any) -> Any:
     return tp if isinstance(tp, type) else None
 
 
+def _num(value: Any) -> Any:
+    """``0.0`` → ``0``: bounds read as written in the schema, not as Python floats."""
+    return f"{value:g}" if isinstance(value, float) else value
+
+
 def reason_for(err: ErrorDetails, root: type[BaseModel] | None = None) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -67,11 +72,11 @@ def reason_for(err: ErrorDetails, root: type[BaseModel] | None = None) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "greater_than_equal":
-        return f"must be ≥ {ctx.get('ge')}"
+        return f"must be ≥ {_num(ctx.get('ge'))}"
     if kind == "greater_than":
-        return f"must be > {ctx.get('gt')}"
+        return f"must be > {_num(ctx.get('gt'))}"
     if kind == "less_than_equal":
-        return f"must be ≤ {ctx.get('le')}"
+        return f"must be ≤ {_num(ctx.get('le'))}"
     if kind in ("enum", "literal_error"):
         return f"must be one of {ctx.get('expected')} (got {err.get('input')!r})"
     if kind == "too_short":

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelyard.config import Config, load_config, load_default_config
 from modelyard.engine.calls import CallPath, ModelCalls
 from modelyard.engine.resolve import resolve
-from modelyard.errors import ModelyardError, ProviderError, RequestError
+from modelyard.errors import ConfigError, ModelyardError, ProviderError, RequestError
 from modelyard.providers import Provider, ProviderContext, create_provider
 from modelyard.registry import AlwaysAvailable, Availability, Registry
 from modelyard.routing import BuildContext, RouteContext, Router, build_routers
@@ -106,9 +106,14 @@ class Engine:
         self.config = config
         self.registry = Registry(config.models)
         self.provider_context = provider_context or ProviderContext()
-        self.providers: dict[str, Provider] = {
-            name: create_provider(spec, self.provider_context) for name, spec in config.models.items()
-        }
+        try:
+            self.providers: dict[str, Provider] = {
+                name: create_provider(spec, self.provider_context) for name, spec in config.models.items()
+            }
+        except ConfigError as exc:  # provider options are validated here; name the file like the loader does
+            if exc.file is None:
+                raise ConfigError(exc.reason, file=config.source, key=exc.key) from None
+            raise
         config_dir = Path(config.source).parent if not config.source.startswith("<") else Path.cwd()
         self.routers: dict[str, Router] = build_routers(
             config.routers,
