@@ -1,0 +1,283 @@
+"""The resilient call path through the engine, on SIMULATED models (no network here).
+
+Each test asserts what the client gets, what was retried, which fallback
+served, the breaker state and the recorded cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from modelyard.engine import Engine
+from modelyard.errors import (
+    BudgetExceededError,
+    ContentFilteredError,
+    RateLimitExceededError,
+    UpstreamServerError,
+)
+from modelyard.types import ChatRequest, RoutingHints
+
+MakeEngine = Callable[..., Engine]
+
+BASE = """
+version: 1
+models:
+  flaky:   {family: slm, provider: sim, price: {input: 1, output: 1}, options: {failure_rate: 1.0, output_tokens: 5}}
+  backup:  {family: slm, provider: sim, price: {input: 2, output: 2}, options: {output_tokens: 5}}
+  moe-a:   {family: moe, provider: sim, options: {output_tokens: 5}}
+  big:     {family: llm, provider: sim, options: {output_tokens: 5}}
+routers:
+  default: {kind: fixed, target: flaky}
+  healthy-moe: {kind: rules, rules: [{when: {needs_pixel_mask: true}, target: slm}], default: [moe, llm]}
+"""
+
+
+def req(text: str = "hello there", **kw: object) -> ChatRequest:
+    return ChatRequest.from_text(text, **kw)  # type: ignore[arg-type]
+
+
+def kinds(engine_trace: object) -> list[str]:
+    return [e.kind for e in engine_trace.events]  # type: ignore[attr-defined]
+
+
+async def test_retry_then_fallback_serves(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE
+        + """
+resilience:
+  fallbacks: {flaky: [backup]}
+  retry: {attempts: 3, base_delay_ms: 1, max_delay_ms: 2}
+"""
+    )
+    done = await engine.chat(req(model="flaky"))
+    assert done.model == "backup" and done.text.startswith("[simulated backup]")
+    attempts = [(a.model, a.status, a.error_kind) for a in done.trace.attempts]
+    assert attempts == [("flaky", "error", "server")] * 3 + [("backup", "ok", None)]
+    assert kinds(done.trace) == ["retry", "retry", "fallback"]
+    fallback = done.trace.events[-1]
+    assert fallback.data["from_model"] == "flaky" and fallback.data["to_model"] == "backup"
+    assert done.cost_usd == pytest.approx(done.trace.attempts[-1].cost_usd) and done.cost_usd > 0
+    assert done.trace.status == "ok" and done.trace.answered_by == "backup"
+
+
+async def test_router_chain_applies_to_the_model_it_chose(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE + "resilience:\n  fallbacks: {default: [big]}\n")
+    done = await engine.chat(req(model="default"))
+    assert done.model == "big"
+    assert done.trace.events[-1].data["chain"] == "default"
+
+
+async def test_error_kind_not_in_fallback_on_is_raised(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE.replace("failure_rate: 1.0,", "failure_rate: 1.0, failure_kind: content_filtered,")
+        + """
+resilience:
+  fallbacks: {flaky: [backup]}
+  fallback_on: [server, timeout]
+  retry: {attempts: 3, base_delay_ms: 1}
+  safe_default: {enabled: true}
+"""
+    )
+    with pytest.raises(ContentFilteredError):
+        await engine.chat(req(model="flaky"))
+    # Not retried (never for content_filtered), no fallback, and no apology for the caller's own content.
+
+
+async def test_safe_default_when_every_path_fails(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE
+        + """
+resilience:
+  fallbacks: {flaky: [backup]}
+  safe_default: {enabled: true, message: "Sorry, try again later. [safe-default]"}
+"""
+    )
+    engine.providers["backup"].options = engine.providers["flaky"].options  # type: ignore[attr-defined]
+    done = await engine.chat(req(model="flaky"))
+    assert done.text == "Sorry, try again later. [safe-default]"
+    assert done.response.finish_reason == "safe_default" and done.model == "modelyard/safe-default"
+    assert done.trace.status == "safe_default" and done.trace.error_kind == "server"
+    assert [a.model for a in done.trace.attempts] == ["flaky", "backup"]
+    assert done.cost_usd == 0.0
+
+    session = await engine.stream(req(model="flaky", stream=True))
+    chunks = [c async for c in session]
+    assert "".join(c.text for c in chunks) == "Sorry, try again later. [safe-default]"
+    assert chunks[-1].finish_reason == "safe_default" and session.trace.status == "safe_default"
+
+
+async def test_without_safe_default_the_error_reaches_the_caller(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE)
+    with pytest.raises(UpstreamServerError):
+        await engine.chat(req(model="flaky"))
+
+
+async def test_breaker_opens_and_family_selection_skips_the_model(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE + "resilience:\n  breaker: {failure_threshold: 2, cooldown_s: 60}\n")
+    for _ in range(2):
+        with pytest.raises(UpstreamServerError):
+            await engine.chat(req(model="slm"))  # cheapest slm is flaky
+    assert engine.resilience is not None
+    board = engine.resilience.calls.breakers
+    assert board.states()["flaky"] == "open"
+    assert board.transitions[("flaky", "closed", "open")] == 1
+    done = await engine.chat(req(model="slm"))
+    assert done.model == "backup"
+    rejected = {c.name: c.reason for c in done.decision.candidates if not c.accepted}
+    assert rejected["flaky"].startswith("circuit breaker open (2 consecutive failures)")
+    # Naming the open model directly is refused without calling it.
+    calls_before = len([a for a in done.trace.attempts if a.model == "flaky"])
+    with pytest.raises(UpstreamServerError, match="circuit breaker"):
+        await engine.chat(req(model="flaky"))
+    assert calls_before == 0
+
+
+async def test_rules_router_takes_llm_when_moe_breaker_is_open(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE.replace(
+            "moe-a:   {family: moe, provider: sim, options: {",
+            "moe-a:   {family: moe, provider: sim, options: {failure_rate: 1.0, ",
+        )
+        + "resilience:\n  breaker: {failure_threshold: 1, cooldown_s: 60}\n"
+    )
+    with pytest.raises(UpstreamServerError):
+        await engine.chat(req(model="healthy-moe"))
+    done = await engine.chat(req(model="healthy-moe"))
+    assert done.model == "big" and done.decision.family is not None and done.decision.family.value == "llm"
+
+
+async def test_tenant_rate_limit_answers_429_with_retry_after(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE + "resilience:\n  limits: {tenants: {acme: {rpm: 2}}}\n")
+    hints = RoutingHints(tenant="acme")
+    for _ in range(2):
+        await engine.chat(req(model="backup", hints=hints))
+    with pytest.raises(RateLimitExceededError) as info:
+        await engine.chat(req(model="backup", hints=hints))
+    assert info.value.status_code == 429 and info.value.retry_after == pytest.approx(30.0, rel=0.05)
+    await engine.chat(req(model="backup", hints=RoutingHints(tenant="other")))  # others unaffected
+
+
+async def test_model_rate_limit_skips_to_fallback(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE
+        + """
+resilience:
+  fallbacks: {backup: [big]}
+  limits: {models: {backup: {rpm: 1, on_limit: skip}}}
+"""
+    )
+    first = await engine.chat(req(model="backup"))
+    second = await engine.chat(req(model="backup"))
+    assert (first.model, second.model) == ("backup", "big")
+    assert second.trace.events[-1].data["error_kind"] == "rate_limited"
+    assert [a.model for a in second.trace.attempts] == ["big"]  # backup was never called
+    assert engine.availability.unavailable_reason("backup") == "at its rpm rate limit"
+
+
+async def test_hedge_races_a_slow_primary_and_accounts_both(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        """
+version: 1
+models:
+  slow: {family: slm, provider: sim, price: {input: 1, output: 1}, options: {latency_ms: 2000, output_tokens: 5}}
+  fast: {family: slm, provider: sim, price: {input: 1, output: 1}, options: {latency_ms: 5, output_tokens: 5}}
+routers: {default: {kind: fixed, target: slow}}
+resilience:
+  hedge: {slow: {alternative: fast, after_ms: 30}}
+"""
+    )
+    started = time.perf_counter()
+    done = await engine.chat(req(model="slow"))
+    elapsed = time.perf_counter() - started
+    assert done.model == "fast" and elapsed < 0.5
+    by_model = {a.model: a for a in done.trace.attempts}
+    assert by_model["slow"].status == "cancelled" and by_model["fast"].purpose == "hedge"
+    assert by_model["slow"].cost_usd > 0  # the cancelled racer's prompt is charged (estimate)
+    assert done.cost_usd == pytest.approx(by_model["slow"].cost_usd + by_model["fast"].cost_usd)
+    assert kinds(done.trace) == ["hedge", "hedge_won"]
+
+
+async def test_retry_after_longer_than_deadline_is_not_waited_for(make_engine: MakeEngine) -> None:
+    engine = make_engine(
+        BASE.replace("failure_rate: 1.0,", "failure_rate: 1.0, failure_kind: rate_limited,").replace(
+            "backup:  {family: slm,", "backup:  {latency_p50_ms: 50, family: slm,"
+        )
+        + """
+resilience:
+  fallbacks: {flaky: [backup]}
+  retry: {attempts: 5, base_delay_ms: 1}
+"""
+    )
+    started = time.perf_counter()
+    done = await engine.chat(req(model="flaky", hints=RoutingHints(latency_budget_ms=400)))
+    assert done.model == "backup" and time.perf_counter() - started < 0.3
+    assert [a.model for a in done.trace.attempts] == ["flaky", "backup"]  # Retry-After 1 s > budget
+
+
+async def test_per_request_max_cost_is_enforced(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE)
+    with pytest.raises(BudgetExceededError, match="max_cost"):
+        await engine.chat(req(model="backup", max_tokens=100, hints=RoutingHints(max_cost_usd=0.0001)))
+    done = await engine.chat(req(model="backup", max_tokens=5, hints=RoutingHints(max_cost_usd=1.0)))
+    assert done.cost_usd <= 1.0
+
+
+async def test_over_budget_routes_to_a_cheaper_model(make_engine: MakeEngine) -> None:
+    config = """
+version: 1
+models:
+  pricey: {family: slm, provider: sim, price: {output: 100}, options: {output_tokens: 10}}
+  cheap:  {family: slm, provider: sim, price: {output: 1}, options: {output_tokens: 10}}
+routers: {default: {kind: fixed, target: pricey}}
+resilience:
+  budgets: {tenants: {"*": {daily_usd: 0.5}}, on_exceeded: %s}
+"""
+    hints = RoutingHints(tenant="t1")
+    rejecting = make_engine(config % "reject")
+    with pytest.raises(BudgetExceededError) as info:
+        await rejecting.chat(req(model="pricey", max_tokens=10, hints=hints))
+    assert info.value.status_code == 402
+    cheaper = make_engine(config % "cheaper")
+    done = await cheaper.chat(req(model="pricey", max_tokens=10, hints=hints))
+    assert done.model == "cheap" and "budget" in kinds(done.trace)
+    assert cheaper.resilience is not None
+    spent = await cheaper.resilience.calls.budget.spent("t1")
+    assert spent["daily"] == pytest.approx(done.cost_usd) and done.cost_usd == pytest.approx(0.01)
+
+
+async def test_budget_200_concurrent_requests_never_overspend_in_process(make_engine: MakeEngine) -> None:
+    # Each call costs exactly $0.02 (10 output tokens at $2/1k, worst case == actual): $1 allows 50.
+    engine = make_engine(
+        """
+version: 1
+models:
+  m: {family: slm, provider: sim, price: {output: 2}, options: {latency_ms: 20, output_tokens: 10}}
+routers: {default: {kind: fixed, target: m}}
+resilience:
+  budgets: {tenants: {acme: {daily_usd: 1.0}}}
+"""
+    )
+    hints = RoutingHints(tenant="acme")
+    results = await asyncio.gather(
+        *(engine.chat(req(model="m", max_tokens=10, hints=hints)) for _ in range(200)), return_exceptions=True
+    )
+    served = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    assert len(served) == 50 and len(refused) == 150
+    assert engine.resilience is not None
+    spent = await engine.resilience.calls.budget.spent("acme")
+    assert spent["daily"] == pytest.approx(1.0) and sum(s.cost_usd for s in served) == pytest.approx(1.0)
+
+
+async def test_stream_falls_back_before_the_first_token(make_engine: MakeEngine) -> None:
+    engine = make_engine(BASE + "resilience:\n  fallbacks: {flaky: [backup]}\n")
+    session = await engine.stream(req(model="flaky", stream=True))
+    chunks = [c async for c in session]
+    assert "".join(c.text for c in chunks).startswith("[simulated backup]")
+    assert chunks[-1].usage is not None
+    assert [a.model for a in session.trace.attempts] == ["flaky", "backup"]
+    assert session.trace.answered_by == "backup" and "fallback" in kinds(session.trace)
