@@ -33,11 +33,16 @@ class RequestContext:
         info = RequestInfo()
         scope[SCOPE_KEY] = info
         request_id = info.request_id.encode()
+        logged = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal logged
             if message["type"] == "http.response.start":
                 info.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                logged = True  # written before the last byte, so a client never outruns its log line
+                self._write(scope, info)
             await send(message)
 
         try:
@@ -47,10 +52,12 @@ class RequestContext:
                 info.status = 500
             raise
         finally:
-            if self.log.isEnabledFor(logging.INFO):
+            if not logged:
                 self._write(scope, info)
 
     def _write(self, scope: Scope, info: RequestInfo) -> None:
+        if not self.log.isEnabledFor(logging.INFO):
+            return
         fields = ""
         if info.model is not None:
             fields = f" model={info.model} route={info.route}"
