@@ -193,7 +193,9 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
         )
     if cond.last_user_matches is not None:
         search = re.compile(cond.last_user_matches).search
-        yield Check(f"last_user_matches: {cond.last_user_matches!r}", lambda f: search(f.text) is not None)
+        yield Check(
+            f"last_user_matches: {_short(cond.last_user_matches)}", lambda f: search(f.text) is not None
+        )
     if cond.custom is not None:
         for name in _one_or_many(cond.custom):
             fn = registry.get(name)
@@ -213,6 +215,11 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
         inner = compile_condition(cond.unless, f"{key}.unless", registry)
         label = ", ".join(c.label for c in inner)
         yield Check(f"unless {{{label}}}", lambda f: first_failure(inner, f) >= 0)
+
+
+def _short(pattern: str, limit: int = 48) -> str:
+    """A regex as shown in explanations: quoted, long ones cut."""
+    return repr(pattern if len(pattern) <= limit else pattern[: limit - 1] + "…")
 
 
 def _custom(fn: Predicate) -> Callable[[Facts], bool]:
