@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
@@ -111,6 +112,23 @@ async def test_escalates_until_a_step_passes_and_counts_every_attempt() -> None:
     assert len(escalations) == 1 and escalations[0].data["from_step"] == 0
     assert "after 1 escalation" in done.decision.reason
     assert len(cascade["attempts"]) == 2
+    json.dumps(done.trace.details)  # telemetry stores it as JSON
+    json.loads(done.decision.model_dump_json())
+
+
+async def test_disabled_step_is_skipped() -> None:
+    routers = HEURISTIC % "[mid, big]"
+    config = parse_config(
+        MODELS.replace("    latency_p50_ms: 200\n", "    latency_p50_ms: 200\n    enabled: false\n")
+        + "routers:\n"
+        + textwrap.indent(textwrap.dedent(routers), "  "),
+        source="cascade.yaml",
+    )
+    async with Engine(config) as e:
+        done = await e.chat(ask())
+    first = done.trace.details["cascade"]["steps"][0]
+    assert first["status"] == "skipped" and "disabled" in first["reason"]
+    assert done.model == "big" and [a.model for a in done.trace.attempts] == ["big"]
 
 
 async def test_exhausted_cascade_returns_last_answer_marked_not_passing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 
@@ -206,6 +207,8 @@ async def test_review_loop_revises_until_every_reviewer_approves() -> None:
     ]  # fmt: skip
     assert "approved in round 2" in done.decision.reason
     assert_cost_is_every_attempt(done)
+    json.dumps(done.trace.details)  # telemetry stores it as JSON
+    json.loads(done.decision.model_dump_json())
 
 
 async def test_review_stops_at_max_rounds_with_the_final_draft() -> None:

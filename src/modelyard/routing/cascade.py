@@ -154,7 +154,11 @@ class CascadeRouter(ExecutingRouter):
     def _model(self, target: Target, request: ChatRequest, ctx: RouteContext) -> str:
         if target.kind == "family":
             return ctx.select(Family(target.name), request).model.name
-        return ctx.registry.get(target.name).name
+        spec = ctx.registry.get(target.name)
+        if not ctx.is_available(spec.name):
+            why = "disabled in config" if not spec.enabled else ctx.availability.unavailable_reason(spec.name)
+            raise RoutingError(f"model {spec.name!r} is unavailable: {why}")
+        return spec.name
 
     @staticmethod
     def _step_request(request: ChatRequest, step: CascadeStep) -> ChatRequest:

@@ -66,7 +66,11 @@ def resolve_member(index: int, ref: str, request: ChatRequest, ctx: RouteContext
     try:
         if target.kind == "family":
             return Member(index, ref, ctx.select(Family(target.name), request).model.name)
-        return Member(index, ref, ctx.registry.get(target.name).name)
+        spec = ctx.registry.get(target.name)
+        if not ctx.is_available(spec.name):
+            why = "disabled in config" if not spec.enabled else ctx.availability.unavailable_reason(spec.name)
+            return Member(index, ref, None, f"model {spec.name!r} is unavailable: {why}")
+        return Member(index, ref, spec.name)
     except ModelyardError as exc:
         return Member(index, ref, None, str(exc))
 
