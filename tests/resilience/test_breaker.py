@@ -73,9 +73,9 @@ class Reference:
         width = self.cfg.window_s / 10
         current = math.floor(now / width)
         recent = [failed for t, failed in self.history if math.floor(t / width) > current - 10]
-        if outcome == "failure" and len(recent) >= self.cfg.min_calls:
-            if sum(recent) / len(recent) >= self.cfg.failure_rate:
-                self._to("open", now)
+        enough = outcome == "failure" and len(recent) >= self.cfg.min_calls
+        if enough and sum(recent) / len(recent) >= self.cfg.failure_rate:
+            self._to("open", now)
 
 
 configs = st.builds(

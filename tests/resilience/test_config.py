@@ -29,7 +29,8 @@ resilience:
     r: {to: [c], when: [timeout, server]}
   fallback_on: [timeout, server, rate_limited, connection, malformed, content_filtered, context_too_long]
   retry: {attempts: 3, base_delay_ms: 10, max_delay_ms: 100, jitter: 0.2, retry_on: [server, timeout]}
-  breaker: {failure_threshold: 3, failure_rate: 0.5, window_s: 10, min_calls: 4, cooldown_s: 5, half_open_probes: 2}
+  breaker:
+    {failure_threshold: 3, failure_rate: 0.5, window_s: 10, min_calls: 4, cooldown_s: 5, half_open_probes: 2}
   breakers: {c: {cooldown_s: 1}}
   limits:
     models: {a: {rpm: 60, tpm: 10000, on_limit: wait}}

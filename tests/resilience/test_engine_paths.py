@@ -26,7 +26,8 @@ MakeEngine = Callable[..., Engine]
 BASE = """
 version: 1
 models:
-  flaky:   {family: slm, provider: sim, price: {input: 1, output: 1}, options: {failure_rate: 1.0, output_tokens: 5}}
+  flaky:
+    {family: slm, provider: sim, price: {input: 1, output: 1}, options: {failure_rate: 1.0, output_tokens: 5}}
   backup:  {family: slm, provider: sim, price: {input: 2, output: 2}, options: {output_tokens: 5}}
   moe-a:   {family: moe, provider: sim, options: {output_tokens: 5}}
   big:     {family: llm, provider: sim, options: {output_tokens: 5}}
@@ -183,7 +184,8 @@ async def test_hedge_races_a_slow_primary_and_accounts_both(make_engine: MakeEng
         """
 version: 1
 models:
-  slow: {family: slm, provider: sim, price: {input: 1, output: 1}, options: {latency_ms: 2000, output_tokens: 5}}
+  slow:
+    {family: slm, provider: sim, price: {input: 1, output: 1}, options: {latency_ms: 2000, output_tokens: 5}}
   fast: {family: slm, provider: sim, price: {input: 1, output: 1}, options: {latency_ms: 5, output_tokens: 5}}
 routers: {default: {kind: fixed, target: slow}}
 resilience:

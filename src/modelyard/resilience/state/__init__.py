@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from modelyard.config.resilience import StateSettings
-from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend
+from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend, StateUnavailableError
 from modelyard.resilience.state.memory import MemoryState
 
-__all__ = ["BucketResult", "MemoryState", "ReserveResult", "StateBackend", "create_state"]
+__all__ = [
+    "BucketResult",
+    "MemoryState",
+    "ReserveResult",
+    "StateBackend",
+    "StateUnavailableError",
+    "create_state",
+]
 
 
 def create_state(settings: StateSettings) -> StateBackend:

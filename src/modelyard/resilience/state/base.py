@@ -13,9 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["BucketResult", "ReserveResult", "StateBackend"]
+from modelyard.errors import ModelyardError
+
+__all__ = ["BucketResult", "ReserveResult", "StateBackend", "StateUnavailableError"]
 
 T = TypeVar("T")
+
+
+class StateUnavailableError(ModelyardError):
+    """The shared state store cannot be reached. Budgets fail closed: no call is made (HTTP 503)."""
+
+    status_code = 503
+    error_type = "service_unavailable"
 
 
 @dataclass(frozen=True)

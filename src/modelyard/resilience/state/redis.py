@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from modelyard.errors import ConfigError
-from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend
+from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend, StateUnavailableError
 
 __all__ = ["RedisState"]
 
@@ -76,10 +77,10 @@ class RedisState(StateBackend):
 
     name = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "modelyard") -> None:
+    def __init__(self, url: str, *, prefix: str = "modelyard", max_connections: int = 64) -> None:
         try:
             import redis.asyncio as aioredis
-            from redis.exceptions import WatchError
+            from redis.exceptions import RedisError, WatchError
         except ImportError:  # pragma: no cover - depends on the environment
             raise ConfigError(
                 "the redis state backend needs the redis client: pip install 'modelyard[redis]'",
@@ -87,8 +88,13 @@ class RedisState(StateBackend):
             ) from None
         self._url = url
         self._prefix = prefix
-        self._redis: Any = aioredis.Redis.from_url(url, decode_responses=True)
+        # A blocking pool: under a burst, callers queue for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=10, decode_responses=True
+        )
+        self._redis: Any = aioredis.Redis.from_pool(pool)
         self._watch_error: type[Exception] = WatchError
+        self._redis_error: type[Exception] = RedisError
         self._bucket = self._redis.register_script(_BUCKET)
         self._reserve = self._redis.register_script(_RESERVE)
 
@@ -99,60 +105,71 @@ class RedisState(StateBackend):
     def _k(self, key: str) -> str:
         return f"{self._prefix}:{key}"
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Redis failures become one `StateUnavailableError` (never the URL, which may hold a password)."""
+        try:
+            yield
+        except self._redis_error as exc:
+            raise StateUnavailableError(f"shared state store unavailable: {type(exc).__name__}") from None
+
     async def bucket_take(
         self, key: str, capacity: float, rate_per_s: float, amount: float, *, force: bool = False
     ) -> BucketResult:
         ttl = math.ceil(capacity / rate_per_s) + 60 if rate_per_s > 0 else 86_400
-        allowed, level, wait = await self._bucket(
-            keys=[self._k(key)],
-            args=[repr(capacity), repr(rate_per_s), repr(amount), "1" if force else "0", ttl],
-        )
+        args = [repr(capacity), repr(rate_per_s), repr(amount), "1" if force else "0", ttl]
+        with self._errors():
+            allowed, level, wait = await self._bucket(keys=[self._k(key)], args=args)
         wait_s = float(wait)
         return BucketResult(bool(int(allowed)), float(level), math.inf if wait_s < 0 else wait_s)
 
     async def reserve(
         self, keys: Sequence[str], limits: Sequence[int], amount: int, ttl_s: Sequence[int]
     ) -> ReserveResult:
-        out = await self._reserve(
-            keys=[self._k(k) for k in keys], args=[int(amount), *map(int, limits), *map(int, ttl_s)]
-        )
+        args = [int(amount), *map(int, limits), *map(int, ttl_s)]
+        with self._errors():
+            out = await self._reserve(keys=[self._k(k) for k in keys], args=args)
         return ReserveResult(bool(int(out[0])), tuple(int(float(u)) for u in out[1:]))
 
     async def adjust(self, keys: Sequence[str], delta: int, ttl_s: Sequence[int]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key, ttl in zip(keys, ttl_s, strict=True):
-                pipe.incrby(self._k(key), int(delta))
-                pipe.expire(self._k(key), int(ttl))
-            await pipe.execute()
+        with self._errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for key, ttl in zip(keys, ttl_s, strict=True):
+                    pipe.incrby(self._k(key), int(delta))
+                    pipe.expire(self._k(key), int(ttl))
+                await pipe.execute()
 
     async def counters(self, keys: Sequence[str]) -> list[int]:
         if not keys:
             return []
-        values = await self._redis.mget([self._k(k) for k in keys])
+        with self._errors():
+            values = await self._redis.mget([self._k(k) for k in keys])
         return [int(v) if v is not None else 0 for v in values]
 
     async def update_json(
         self, key: str, fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]], ttl_s: int
     ) -> T:
         full = self._k(key)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_WATCH_TRIES):
-                try:
-                    await pipe.watch(full)
-                    raw = await pipe.get(full)
-                    new, result = fn(json.loads(raw) if raw is not None else None)
-                    pipe.multi()
-                    pipe.set(full, json.dumps(new), ex=ttl_s)
-                    await pipe.execute()
-                    return result
-                except self._watch_error:
-                    continue
-        raise RuntimeError(f"breaker record {key!r} stayed contended for {_WATCH_TRIES} tries")
+        with self._errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for _ in range(_WATCH_TRIES):
+                    try:
+                        await pipe.watch(full)
+                        raw = await pipe.get(full)
+                        new, result = fn(json.loads(raw) if raw is not None else None)
+                        pipe.multi()
+                        pipe.set(full, json.dumps(new), ex=ttl_s)
+                        await pipe.execute()
+                        return result
+                    except self._watch_error:
+                        continue
+        raise StateUnavailableError(f"record {key!r} stayed contended for {_WATCH_TRIES} tries")
 
     async def read_json(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         if not keys:
             return []
-        values = await self._redis.mget([self._k(k) for k in keys])
+        with self._errors():
+            values = await self._redis.mget([self._k(k) for k in keys])
         return [json.loads(v) if v is not None else None for v in values]
 
     async def aclose(self) -> None:
