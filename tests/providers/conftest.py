@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from provider_harness import KEY_ENV, SECRET, MakeProvider, base_url
+from provider_harness import KEY_ENV, SECRET, MakeProvider, base_url, http_client
 
 from modelyard.config.models import ModelSpec
 from modelyard.providers import Provider, ProviderContext, create_provider
@@ -21,9 +21,9 @@ async def upstream() -> AsyncIterator[LoopbackUpstream]:
 
 @pytest.fixture
 async def provider_ctx() -> AsyncIterator[ProviderContext]:
-    ctx = ProviderContext(env={KEY_ENV: SECRET})
-    yield ctx
-    await ctx.aclose()
+    client = http_client()
+    yield ProviderContext(http=client, env={KEY_ENV: SECRET})
+    await client.aclose()
 
 
 @pytest.fixture

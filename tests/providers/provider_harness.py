@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Callable
+
+import httpx
 
 from modelyard.providers import Provider
 from modelyard.testing import LoopbackUpstream
@@ -18,3 +22,14 @@ MakeProvider = Callable[..., Provider]
 def base_url(kind: str, upstream: LoopbackUpstream) -> str:
     """Each SDK's own convention: OpenAI's base includes /v1, the others' do not."""
     return upstream.url + "/v1" if kind == "openai" else upstream.url
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def http_client() -> httpx.AsyncClient:
+    """Like ProviderContext's own client, but sharing one SSL context across tests
+    (building one loads the CA bundle, ~50 ms, which would dominate these tests)."""
+    return httpx.AsyncClient(verify=_ssl_context(), timeout=httpx.Timeout(60.0, connect=10.0))

@@ -18,6 +18,16 @@ __all__ = ["OpenAIProvider"]
 
 #: ChatRequest fields that are modelyard's, never sent upstream.
 _LOCAL_FIELDS: set[str] = {"hints", "model", "stream"}
+#: Error ``code``/``type`` names in a stream error event → the status they stand for.
+_STREAM_ERROR_STATUS = {
+    "invalid_api_key": 401,
+    "authentication_error": 401,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "context_length_exceeded": 400,
+    "invalid_request_error": 400,
+    "content_filter": 400,
+}
 
 
 class OpenAIProvider(HTTPProvider):
@@ -131,7 +141,11 @@ class OpenAIProvider(HTTPProvider):
         """An error sent as a stream event (vLLM and others do this after a 200)."""
         err = data.get("error")
         code = err.get("code") if isinstance(err, dict) else None
-        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        if isinstance(code, int) and 400 <= code < 600:
+            status = code
+        else:
+            names = {str(code), str(err.get("type") if isinstance(err, dict) else "")}
+            status = next((s for name, s in _STREAM_ERROR_STATUS.items() if name in names), 500)
         return self.status_error(status, {}, raw.encode())
 
     # -- embeddings --------------------------------------------------------------

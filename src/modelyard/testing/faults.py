@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Fault", "FaultPlan"]
 
@@ -47,12 +47,17 @@ class Fault:
     connection_reset: bool = False
     #: close the connection after this many stream events, without ending the stream
     drop_mid_stream: int | None = None
+    #: send the protocol's in-stream error event after this many events, then end the stream
+    #: (its HTTP-like status is ``status_mid_stream``; 529 is Anthropic's "overloaded")
+    error_mid_stream: int | None = None
+    status_mid_stream: int = 529
     #: for streams, wait after the headers before the first event
     slow_first_byte_ms: float = 0.0
     #: wait between stream events
     chunk_delay_ms: float = 0.0
-    #: answer as if the content policy withheld it (finish_reason content_filter, refusal, SAFETY)
-    content_filter: bool = False
+    #: answer as if the content policy withheld it (finish_reason content_filter, refusal, SAFETY);
+    #: ``"prompt"`` blocks the prompt itself (OpenAI 400 content_filter, Gemini promptFeedback)
+    content_filter: bool | Literal["prompt"] = False
 
     def matches(self, path: str) -> bool:
         return self.path is None or self.path in path

@@ -113,6 +113,11 @@ class LoopbackUpstream:
     def requests(self) -> list[RecordedRequest]:
         return list(self._records)
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections currently open (a cancelled stream must not leave one behind)."""
+        return len(self._connections)
+
     def clear_requests(self) -> None:
         self._records.clear()
 
@@ -205,6 +210,10 @@ class LoopbackUpstream:
             reply = proto.error(exc.status, exc.message, exc.code)
         if fault is not None:
             reply = _apply(fault, reply)
+            if fault.error_mid_stream is not None and reply.events is not None:
+                cut = reply.events[: fault.error_mid_stream]
+                message = fault.message or f"loopback fault: HTTP {fault.status_mid_stream} mid-stream"
+                reply.events = [*cut, proto.stream_error(fault.status_mid_stream, message)]
         await _send(reply, responder, request, fault)
 
     def _reply(
@@ -243,8 +252,11 @@ class LoopbackUpstream:
         except ContextOverflow as exc:
             raise proto.context_error(exc.tokens, exc.window) from None
         stream = op == "stream" or bool(body.get("stream"))
-        filtered = fault is not None and fault.content_filter
-        return proto.chat_reply(model or body["model"], body, turn, ans, stream=stream, filtered=filtered)
+        model = model or body["model"]
+        if fault is not None and fault.content_filter == "prompt":
+            return proto.blocked_prompt(model, body, stream=stream)
+        filtered = fault is not None and fault.content_filter is True
+        return proto.chat_reply(model, body, turn, ans, stream=stream, filtered=filtered)
 
 
 def _route(

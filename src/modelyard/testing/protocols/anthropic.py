@@ -141,6 +141,14 @@ class AnthropicProtocol:
         kind = code or _ERROR_TYPES.get(status, "api_error")
         return json_reply({"type": "error", "error": {"type": kind, "message": message}}, status)
 
+    def blocked_prompt(self, model: str, body: dict[str, Any], *, stream: bool) -> Reply:
+        """Anthropic has no prompt-level block; the model refuses instead."""
+        return self.chat_reply(model, body, Turn(), Answer("", "stop", 1, 0), stream=stream, filtered=True)
+
+    def stream_error(self, status: int, message: str) -> bytes:
+        kind = _ERROR_TYPES.get(status, "api_error")
+        return sse({"type": "error", "error": {"type": kind, "message": message}}, "error")
+
     def context_error(self, tokens: int, window: int) -> ProtocolError:
         return ProtocolError(400, f"prompt is too long: {tokens} tokens > {window} maximum")
 

@@ -196,6 +196,20 @@ class GeminiProtocol:
             err["details"] = details
         return json_reply({"error": err}, status)
 
+    def blocked_prompt(self, model: str, body: dict[str, Any], *, stream: bool) -> Reply:
+        data = {
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 1, "totalTokenCount": 1},
+            "modelVersion": model,
+        }
+        if not stream:
+            return json_reply(data)
+        return Reply(200, b"", [sse(data, crlf=True)], {"content-type": "text/event-stream"})
+
+    def stream_error(self, status: int, message: str) -> bytes:
+        err = {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
+        return sse({"error": err}, crlf=True)
+
     def context_error(self, tokens: int, window: int) -> ProtocolError:
         return ProtocolError(
             400, f"The input token count ({tokens}) exceeds the maximum number of tokens allowed ({window})."

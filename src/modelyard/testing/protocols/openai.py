@@ -170,6 +170,15 @@ class OpenAIProtocol:
         err = {"message": message, "type": kind, "param": None, "code": code or default_code}
         return json_reply({"error": err}, status)
 
+    def blocked_prompt(self, model: str, body: dict[str, Any], *, stream: bool) -> Reply:
+        message = "The prompt was filtered due to triggering the content management policy."
+        return self.error(400, message, "content_filter")
+
+    def stream_error(self, status: int, message: str) -> bytes:
+        kind, _ = _ERRORS.get(status, ("server_error", None))
+        # vLLM's shape: the numeric status travels in ``code``
+        return sse({"error": {"message": message, "type": kind, "param": None, "code": status}})
+
     def context_error(self, tokens: int, window: int) -> ProtocolError:
         return ProtocolError(
             400,
