@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from provider_harness import KINDS, MakeProvider
 
 from modelyard.errors import (
     AuthenticationError,
@@ -27,6 +26,7 @@ from modelyard.errors import (
 from modelyard.providers import Provider
 from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import ChatRequest, StreamChunk
+from tests.providers.provider_harness import KINDS, MakeProvider
 
 REQUEST = ChatRequest.from_text("please answer this")
 kinds = pytest.mark.parametrize("kind", KINDS)

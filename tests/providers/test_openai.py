@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from provider_harness import KEY_ENV, SECRET, MakeProvider
-
 from modelyard.config.models import ModelSpec
 from modelyard.providers import ProviderContext, create_provider
 from modelyard.testing import LoopbackUpstream
 from modelyard.types import ChatRequest, Family, Message, StreamChunk
+from tests.providers.provider_harness import KEY_ENV, SECRET, MakeProvider
 
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
 
