@@ -7,7 +7,8 @@ from contextlib import ExitStack
 
 import openai
 import pytest
-from server_harness import SIM_CONFIG, Gateway, running
+
+from tests.server.server_harness import SIM_CONFIG, Gateway, running
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import re
 
 import httpx
 import pytest
-from server_harness import Gateway
+
+from tests.server.server_harness import Gateway
 
 PROMPT = "my card number is 4111-1111"
 

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from server_harness import SIM_CONFIG, Gateway
 
-from conftest import running
+from tests.server.server_harness import SIM_CONFIG, Gateway, running
 
 USER = [{"role": "user", "content": "hello"}]
 ALPHA = "gw-alpha-0123456789"

@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from server_harness import SIM_CONFIG, Gateway
 
-from conftest import running
+from tests.server.server_harness import SIM_CONFIG, Gateway, running
 
 USER = [{"role": "user", "content": "hello"}]
 
@@ -168,6 +167,8 @@ routers:
   default:
     kind: fixed
     target: limited
+resilience:
+  breaker: {enabled: false}  # these tests look at one failure at a time
 """
 
 

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 import openai
-from server_harness import Gateway
+
+from tests.server.server_harness import Gateway
 
 USER = [{"role": "user", "content": "Name three   rivers in Europe"}]
 

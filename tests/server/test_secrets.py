@@ -15,11 +15,12 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from server_harness import Gateway, running, serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.server.server_harness import Gateway, running, serve
 
 SECRET = "sk-live-7f3a9c2e5b8d41f0a6c3e9b2d7f4a1c8"
 USER = [{"role": "user", "content": "hello"}]

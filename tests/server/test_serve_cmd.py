@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
-from server_harness import SIM_CONFIG
+
+from tests.server.server_harness import SIM_CONFIG
 
 MODELYARD = [str(Path(sys.executable).parent / "modelyard")]
 

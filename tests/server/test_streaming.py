@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import openai
 import pytest
-from server_harness import Gateway
 
 from modelyard.errors import ConnectionFailedError
 from modelyard.providers.sim import SimProvider
 from modelyard.types import ChatRequest, StreamChunk
+from tests.server.server_harness import Gateway
 
 USER = [{"role": "user", "content": "hello"}]
 
