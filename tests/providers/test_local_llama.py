@@ -197,3 +197,15 @@ async def test_missing_gguf_is_a_model_load_error_with_hint(tmp_path: Any) -> No
     await missing.aclose()
     with pytest.raises(ModelLoadError, match="closed"):
         await missing.chat(ChatRequest.from_text("hi"))
+
+
+async def test_aclose_stops_a_running_generation() -> None:
+    provider = LlamaCppProvider(_spec())
+    await provider.warmup()
+    stream = provider.stream(ChatRequest.from_text(LONG, max_tokens=400))
+    await anext(stream)
+    started = time.monotonic()
+    await provider.aclose()
+    assert time.monotonic() - started < 1.5
+    assert not provider.busy
+    await stream.aclose()  # type: ignore[attr-defined]

