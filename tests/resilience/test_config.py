@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
-from conftest import res_config
+from modelyard.config import Config, parse_config
 from modelyard.errors import ConfigError, ErrorKind
+
+
+def res_config(text: str) -> Config:
+    return parse_config(textwrap.dedent(text), source="test.yaml")
+
 
 MODELS = """
 version: 1

@@ -41,9 +41,17 @@ def _config(primary_url: str, backup_url: str, extra: str = "") -> str:
 version: 1
 models:
   primary:
-    {{family: llm, provider: openai, base_url: "{primary_url}/v1", timeout_s: 0.4, price: {{input: 1, output: 2}}}}
+    family: llm
+    provider: openai
+    base_url: "{primary_url}/v1"
+    timeout_s: 0.4
+    price: {{input: 1, output: 2}}
   backup:
-    {{family: llm, provider: openai, base_url: "{backup_url}/v1", timeout_s: 2, price: {{input: 3, output: 4}}}}
+    family: llm
+    provider: openai
+    base_url: "{backup_url}/v1"
+    timeout_s: 2
+    price: {{input: 3, output: 4}}
 routers: {{default: {{kind: fixed, target: primary}}}}
 resilience:
   fallbacks: {{primary: [backup]}}

@@ -48,13 +48,13 @@ class _Strict(BaseModel):
 
 
 class FallbackChain(_Strict):
-    """Ordered alternatives for one model or router; ``on`` overrides the global trigger kinds.
+    """Ordered alternatives for one model or router; ``when`` overrides the global trigger kinds.
 
     YAML accepts the short form ``name: [alt1, alt2]`` too.
     """
 
     to: list[str] = Field(min_length=1)
-    on: list[ErrorKind] | None = None
+    when: list[ErrorKind] | None = Field(default=None, description="error kinds that trigger this chain")
 
     @model_validator(mode="before")
     @classmethod
@@ -219,7 +219,7 @@ class ResilienceSettings(_Strict):
 
     def fallback_kinds(self, name: str) -> set[ErrorKind]:
         chain = self.fallbacks.get(name)
-        return set(chain.on if chain is not None and chain.on is not None else self.fallback_on)
+        return set(chain.when if chain is not None and chain.when is not None else self.fallback_on)
 
 
 _FAMILIES = {f.value for f in Family}
