@@ -12,7 +12,9 @@ Tokens travel from the worker to the event loop through an asyncio queue fed by
 ``loop.call_soon_threadsafe``; ``chat`` and ``stream`` consume the same events,
 so both answer identically. Between tokens the worker checks a cancel flag and
 the deadline, so a timed-out or abandoned request frees the worker after at
-most one more token (prompt evaluation itself is not interruptible).
+most one more token (prompt evaluation itself is not interruptible). With
+``logprobs: true`` each token's log-probability is read from the raw logits
+(before the repeat penalty), for logprob judges.
 
 A 135M model is good for short answers and tests, not for reasoning: the
 defaults are greedy decoding, a mild repeat penalty and short answers.
