@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import make_config
 
 from modelyard import ChatRequest, Engine, RoutingHints
 from modelyard.config.routers import ROUTER_SPECS
@@ -11,6 +10,7 @@ from modelyard.config.routers.profile import ProfileSpec
 from modelyard.config.routers.rules import RulesSpec
 from modelyard.errors import ConfigError
 from modelyard.types import Target
+from tests.conftest import make_config
 
 MODELS = """
 models:

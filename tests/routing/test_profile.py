@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.conftest import make_config
 
 from modelyard import ChatRequest, Engine, RoutingHints
 from modelyard.config.routers.profile import DEFAULT_TABLE
 from modelyard.errors import ConfigError
 from modelyard.profile import derive_profile, latency_class, volume_class
 from modelyard.types import ImagePart, ImageURL, Message, TaskProfile, TextPart
+from tests.conftest import make_config
 
 IMAGE = "data:image/png;base64,iVBORw0KGgo="
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}

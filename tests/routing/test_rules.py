@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import make_config
 
 from modelyard import ChatRequest, Engine, RoutingHints
 from modelyard.config import Config, load_config
 from modelyard.errors import ConfigError, RequestError
 from modelyard.routing.predicates import PREDICATES, register_predicate
 from modelyard.types import ImagePart, ImageURL, Message, TextPart
+from tests.conftest import make_config
 
 REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "reference-rules.yaml"
 IMAGE = "data:image/png;base64,iVBORw0KGgo="

@@ -6,13 +6,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from tests.conftest import make_config
 
 from modelyard import ChatRequest, Engine, RoutingHints
 from modelyard.config import ModelSpec
 from modelyard.errors import NoModelFitsError
 from modelyard.registry import Registry
 from modelyard.types import Family, ImagePart, ImageURL, Message, TextPart, Usage
+from tests.conftest import make_config
 
 
 def spec(name: str, family: str = "llm", **fields: Any) -> ModelSpec:

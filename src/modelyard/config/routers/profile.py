@@ -75,8 +75,9 @@ def _row(name: str, target: TargetChoice, **when: Any) -> ProfileRow:
     return ProfileRow(name=name, when=ProfileMatch(**when), target=target)
 
 
-#: The decision framework's table, in order. The first six rows are the
-#: framework's own; the last three cover profiles it leaves open.
+#: The decision framework's table, in order (first match wins). Six rows are the
+#: framework's own; "image-generation" sends picture requests to the fast image
+#: family, and the last four cover profiles the framework leaves open.
 DEFAULT_TABLE: tuple[ProfileRow, ...] = (
     _row("pixel-precision", "sam", modality="image+text", precision="pixel"),
     _row("image-generation", "lcm", modality="image+text", image_output=True),
@@ -100,11 +101,12 @@ DEFAULT_TABLE: tuple[ProfileRow, ...] = (
         precision="high",
     ),
     _row("scale-under-cost-cap", ["moe", "llm"], volume=["<1M/day", ">1M/day"], cost_constrained=True),
-    # Beyond the framework's table: tight budgets cannot wait for a large model,
-    # and sheer volume is a cost constraint of its own.
+    # Beyond the framework's table: a closed set of answers needs no large model,
+    # tight budgets cannot wait for one, and sheer volume is a cost constraint of its own.
     _row(
         "constrained-fast", ["slm", "mlm"], output_space=["constrained", "structured"], latency_budget="<50ms"
     ),
+    _row("constrained-text", ["slm", "mlm"], output_space="constrained", modality="text"),
     _row("fast-text", ["slm", "moe", "llm"], modality="text", latency_budget=["<50ms", "<500ms"]),
     _row("high-volume", ["moe", "llm"], volume=">1M/day"),
 )
