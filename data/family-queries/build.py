@@ -26,10 +26,29 @@ TARGET_PER_FAMILY = 560
 FAMILIES = ("slm", "llm", "moe", "mlm", "vlm", "lam", "sam", "lcm")
 
 IMP_WRAPPERS = [
-    "{x}", "{x}", "{x}", "Please {xl}", "{x} Thanks!", "Can you {xs}?", "Could you please {xs}?",
-    "I need you to {xl}", "hey, {xl}", "Would you {xs}?", "quick one: {xl}", "I'd like you to {xl}",
+    "{x}",
+    "{x}",
+    "{x}",
+    "Please {xl}",
+    "{x} Thanks!",
+    "Can you {xs}?",
+    "Could you please {xs}?",
+    "I need you to {xl}",
+    "hey, {xl}",
+    "Would you {xs}?",
+    "quick one: {xl}",
+    "I'd like you to {xl}",
 ]
-Q_WRAPPERS = ["{x}", "{x}", "{x}", "Quick question: {x}", "hi! {x}", "{x} thanks", "Hey, {xl}", "{x} Just curious."]
+Q_WRAPPERS = [
+    "{x}",
+    "{x}",
+    "{x}",
+    "Quick question: {x}",
+    "hi! {x}",
+    "{x} thanks",
+    "Hey, {xl}",
+    "{x} Just curious.",
+]
 _SLOT = re.compile(r"{(\w+)}")
 
 
@@ -118,8 +137,15 @@ def build_family(family: str, rng: random.Random) -> list[dict[str, object]]:
     hand = _read_handwritten(family)
     _, hand_test = _split(hand, rng)
     for text in hand:
-        rows.append({"text": text, "label": family, "has_image": has_image, "source": "handwritten",
-                     "split": "test" if text in hand_test else "train"})
+        rows.append(
+            {
+                "text": text,
+                "label": family,
+                "has_image": has_image,
+                "source": "handwritten",
+                "split": "test" if text in hand_test else "train",
+            }
+        )
     templates = TEMPLATES[family]
     _, tmpl_test = _split([t[0] for t in templates], rng)
     quota = -(-(TARGET_PER_FAMILY - len(hand)) // len(templates))
@@ -132,8 +158,15 @@ def build_family(family: str, rng: random.Random) -> list[dict[str, object]]:
             if _key(out) in seen:
                 continue
             seen.add(_key(out))
-            rows.append({"text": out, "label": family, "has_image": has_image, "source": f"template:{tid}",
-                         "split": "test" if tid in tmpl_test else "train"})
+            rows.append(
+                {
+                    "text": out,
+                    "label": family,
+                    "has_image": has_image,
+                    "source": f"template:{tid}",
+                    "split": "test" if tid in tmpl_test else "train",
+                }
+            )
     return rows
 
 

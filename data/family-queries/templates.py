@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (data: long example strings read better unbroken)
 """Query templates and slot fillers for the family-queries dataset.
 
 Each template carries the family signal in its fixed words; slots add domain and

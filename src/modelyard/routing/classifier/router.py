@@ -1,0 +1,195 @@
+"""``kind: classifier`` — embed the request with the local MiniLM, classify it with a trained head.
+
+Labels are families (``slm``, ``vlm``…) or model names; ``targets`` can remap them.
+Below ``confidence_floor`` the router does not trust its own pick and sends the
+request to ``safe_target`` (default ``llm``), saying so in the decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.encoders.base import Encoder
+from modelyard.errors import ConfigError, ModelLoadError
+from modelyard.routing.base import BuildContext, RouteContext, Router
+from modelyard.routing.classifier.artefact import DEFAULT_DIR, ClassifierArtefact
+from modelyard.routing.classifier.head import FloatArray
+from modelyard.routing.embedding_cache import query_vector
+from modelyard.types import Candidate, ChatRequest, Decision, Target
+
+__all__ = ["ClassifierRouter", "ClassifierSpec", "TextClassifier", "resolve_artefact"]
+
+
+def resolve_artefact(ref: str, base: Path | None = None) -> Path:
+    """``default`` (the shipped router), or a path relative to ``base`` or the working directory."""
+    if ref == "default":
+        return DEFAULT_DIR
+    path = Path(ref).expanduser()
+    for candidate in ([base / path] if base and not path.is_absolute() else []) + [path]:
+        if candidate.exists():
+            return candidate
+    raise ModelLoadError(f"no classifier router at {ref!r} (looked in {base or '.'})")
+
+
+class TextClassifier:
+    """An artefact bound to a compatible encoder: texts in, label probabilities out."""
+
+    def __init__(self, artefact: ClassifierArtefact, encoder: Encoder | None = None) -> None:
+        if encoder is None:
+            from modelyard.encoders import default_encoder
+
+            encoder = default_encoder()
+        artefact.check_encoder(encoder.model_id)
+        self.artefact = artefact
+        self.encoder = encoder
+        self.labels = list(artefact.labels)
+
+    @classmethod
+    def load(cls, ref: str | Path = "default", encoder: Encoder | None = None) -> TextClassifier:
+        return cls(ClassifierArtefact.load(resolve_artefact(str(ref))), encoder)
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        return self.artefact.predict_proba(self.encoder.encode(list(texts)))
+
+    def classify(self, text: str) -> tuple[str, float]:
+        probs = self.predict_proba([text])[0]
+        best = int(probs.argmax())
+        return self.labels[best], float(probs[best])
+
+
+class ClassifierSpec(RouterSpec):
+    """YAML: ``{kind: classifier, artefact: default, confidence_floor: 0.5, safe_target: llm}``."""
+
+    kind: Literal["classifier"] = "classifier"
+    artefact: str = "default"
+    confidence_floor: float = Field(default=0.5, ge=0.0, le=1.0)
+    safe_target: TargetRef = "llm"
+    targets: dict[str, TargetRef] = Field(
+        default_factory=dict, description="label → target; default: the label"
+    )
+    image_labels: list[str] | None = Field(
+        default=None, description="when the request carries an image, choose only among these labels"
+    )
+
+    @field_validator("image_labels")
+    @classmethod
+    def _non_empty(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("image_labels must name at least one label (or be omitted)")
+        return v
+
+    def references(self) -> list[tuple[str, Target]]:
+        refs = [("safe_target", Target.parse(self.safe_target))]
+        refs += [(f"targets.{k}", Target.parse(v)) for k, v in self.targets.items()]
+        return refs
+
+
+class ClassifierRouter(Router):
+    """Picks the most probable label; escalates to ``safe_target`` when unsure."""
+
+    kind = "classifier"
+
+    def __init__(
+        self,
+        name: str,
+        classifier: TextClassifier,
+        *,
+        confidence_floor: float = 0.5,
+        safe_target: Target | str = "llm",
+        targets: dict[str, str] | None = None,
+        image_labels: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.classifier = classifier
+        self.confidence_floor = confidence_floor
+        self.safe_target = Target.parse(safe_target) if isinstance(safe_target, str) else safe_target
+        labels = classifier.labels
+        targets = targets or {}
+        if unknown := sorted(set(targets) - set(labels)):
+            raise ConfigError(f"targets names labels the classifier does not have: {unknown}", key="targets")
+        self.targets = {label: Target.parse(targets.get(label, label)) for label in labels}
+        self._image_mask: np.ndarray | None = None
+        if image_labels is not None:
+            if unknown := sorted(set(image_labels) - set(labels)):
+                raise ConfigError(
+                    f"image_labels not among the classifier's labels: {unknown}", key="image_labels"
+                )
+            self._image_mask = np.array([label in image_labels for label in labels])
+
+    @classmethod
+    def from_spec(cls, spec: ClassifierSpec, build: BuildContext) -> ClassifierRouter:
+        try:
+            artefact = ClassifierArtefact.load(resolve_artefact(spec.artefact, build.config_dir))
+            encoder = build.encoder_factory() if build.encoder_factory else None
+            if encoder is not None and encoder.model_id != artefact.encoder_id:
+                encoder = None  # the shared encoder is another model: use the one the head needs
+            classifier = TextClassifier(artefact, encoder)
+        except ModelLoadError as exc:
+            raise ConfigError(str(exc), key="artefact") from None
+        return cls(
+            spec.name,
+            classifier,
+            confidence_floor=spec.confidence_floor,
+            safe_target=spec.safe_target,
+            targets=spec.targets,
+            image_labels=spec.image_labels,
+        )
+
+    def probabilities(self, text: str, has_image: bool, ctx: RouteContext | None = None) -> FloatArray:
+        """Label probabilities for one text, restricted to ``image_labels`` when an image is attached."""
+        enc = self.classifier.encoder
+        vec = query_vector(enc, text, ctx.cache if ctx is not None else None)
+        probs = self.classifier.artefact.predict_proba(vec[None, :])[0]
+        if has_image and self._image_mask is not None:
+            probs = np.where(self._image_mask, probs, 0.0)
+            total = float(probs.sum())
+            probs = probs / total if total > 0 else self._image_mask / self._image_mask.sum()
+        return np.asarray(probs, dtype=np.float32)
+
+    def decide_sync(self, request: ChatRequest, ctx: RouteContext | None = None) -> Decision:
+        """The whole decision without the event loop (used by `decide` and the latency bench)."""
+        probs = self.probabilities(request.last_user_text, request.has_image, ctx)
+        order = np.argsort(-probs)
+        labels = self.classifier.labels
+        best = int(order[0])
+        conf = float(probs[best])
+        top = {labels[int(i)]: round(float(probs[int(i)]), 4) for i in order[:3]}
+        candidates = [
+            Candidate(
+                name=labels[int(i)],
+                accepted=(int(i) == best and conf >= self.confidence_floor),
+                reason="classifier probability",
+                score=round(float(probs[int(i)]), 4),
+            )
+            for i in order[:3]
+        ]
+        if conf < self.confidence_floor:
+            decision = self.decision(
+                self.safe_target,
+                f"classifier unsure: top label {labels[best]!r} at {conf:.2f} < floor "
+                f"{self.confidence_floor:.2f}, escalated to {self.safe_target.name}",
+                confidence=conf,
+                label=labels[best],
+                escalated=True,
+                top=top,
+            )
+        else:
+            decision = self.decision(
+                self.targets[labels[best]],
+                f"classifier: {labels[best]} ({conf:.2f})",
+                confidence=conf,
+                label=labels[best],
+                escalated=False,
+                top=top,
+            )
+        return decision.model_copy(update={"candidates": candidates})
+
+    async def decide(self, request: ChatRequest, ctx: RouteContext) -> Decision:
+        return await asyncio.to_thread(self.decide_sync, request, ctx)
