@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from tests.providers.provider_harness import KEY_ENV, SECRET, MakeProvider, base_url, http_client
 
 from modelyard.config.models import ModelSpec
 from modelyard.providers import Provider, ProviderContext, create_provider
 from modelyard.testing import LoopbackUpstream
-from tests.providers.provider_harness import KEY_ENV, SECRET, MakeProvider, base_url, http_client
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from tests.providers.provider_harness import SECRET, MakeProvider
 
 from modelyard.errors import BadRequestError, ConfigError
 from modelyard.testing import LoopbackUpstream
 from modelyard.types import ChatRequest, Message, StreamChunk
-from tests.providers.provider_harness import SECRET, MakeProvider
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUg=="
 TOOLS = [

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.providers.provider_harness import SECRET, MakeProvider
 
 from modelyard.errors import ConfigError
 from modelyard.testing import LoopbackUpstream
 from modelyard.types import ChatRequest, Message, StreamChunk
-from tests.providers.provider_harness import SECRET, MakeProvider
 
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUg=="
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.providers.provider_harness import KINDS, MakeProvider
 
 from modelyard.errors import (
     AuthenticationError,
@@ -26,7 +27,6 @@ from modelyard.errors import (
 from modelyard.providers import Provider
 from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import ChatRequest, StreamChunk
-from tests.providers.provider_harness import KINDS, MakeProvider
 
 REQUEST = ChatRequest.from_text("please answer this")
 kinds = pytest.mark.parametrize("kind", KINDS)
@@ -308,3 +308,24 @@ async def test_connection_is_reused_between_calls(
     for stream in (False, True, False, True):
         await call(provider, stream=stream)
     assert upstream.open_connections == 1
+
+
+@kinds
+async def test_cancelling_a_waiting_call_closes_the_upstream_connection(
+    kind: str, make_provider: MakeProvider, upstream: LoopbackUpstream
+) -> None:
+    upstream.faults.add(Fault(latency_ms=3000))
+    task = asyncio.create_task(make_provider(kind).chat(REQUEST, timeout=10))
+    for _ in range(200):
+        if upstream.requests:
+            break
+        await asyncio.sleep(0.005)
+    assert upstream.open_connections == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if upstream.open_connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert upstream.open_connections == 0

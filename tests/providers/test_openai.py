@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelyard.config.models import ModelSpec
-from modelyard.providers import ProviderContext, create_provider
-from modelyard.testing import LoopbackUpstream
-from modelyard.types import ChatRequest, Family, Message, StreamChunk
+import pytest
 from tests.providers.provider_harness import KEY_ENV, SECRET, MakeProvider
+
+from modelyard.config.models import ModelSpec
+from modelyard.errors import ContentFilteredError
+from modelyard.providers import ProviderContext, create_provider
+from modelyard.testing import Fault, LoopbackUpstream
+from modelyard.types import ChatRequest, Family, Message, StreamChunk
 
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="
 
@@ -148,3 +151,24 @@ async def test_base_url_prefix_and_static_headers(
     assert sent.path == "/proxy/v1/chat/completions"
     assert sent.headers["openai-organization"] == "org-1"
     assert KEY_ENV not in str(sent.headers)
+
+
+async def test_missing_usage_is_estimated(make_provider: MakeProvider, upstream: LoopbackUpstream) -> None:
+    """Some compatible servers send no usage; the cost must not silently become zero."""
+    answer = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "x" * 40}, "finish_reason": "stop"}
+        ]
+    }
+    upstream.faults.add(Fault(body=answer))
+    response = await make_provider("openai").chat(_req(), timeout=5)
+    assert response.usage.output_tokens == 10 and response.usage.input_tokens > 0
+
+
+async def test_structured_output_refusal_is_content_filtered(
+    make_provider: MakeProvider, upstream: LoopbackUpstream
+) -> None:
+    message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    upstream.faults.add(Fault(body={"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}))
+    with pytest.raises(ContentFilteredError):
+        await make_provider("openai").chat(_req(), timeout=5)

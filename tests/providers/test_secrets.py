@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.providers.provider_harness import KINDS, base_url, http_client
 
 from modelyard.config import parse_config
 from modelyard.engine.calls import ModelCalls
@@ -13,7 +14,6 @@ from modelyard.errors import ProviderError
 from modelyard.providers import Provider, ProviderContext, create_provider
 from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import ChatRequest, Deadline, RequestTrace
-from tests.providers.provider_harness import KINDS, base_url, http_client
 
 #: Deliberately not key-shaped, so only exact-value scrubbing can catch it.
 SECRET = "plain-Secret-Value-4242-xyzzy"

@@ -67,28 +67,31 @@ class OpenAIProvider(HTTPProvider):
         except (KeyError, IndexError, TypeError, AttributeError):
             raise self.malformed("chat completion without choices[0].message") from None
         finish = choice.get("finish_reason")
-        self._check_filter(finish)
+        self._check_filter(finish, message.get("refusal"), text)
         return ChatResponse(
             model=self.spec.name,
             provider=self.kind,
             text=text,
             finish_reason=finish or "stop",
             tool_calls=message.get("tool_calls") or None,
-            usage=self._usage(data.get("usage"), request),
+            usage=self._usage(data.get("usage"), request, text),
             logprobs=_logprobs(choice.get("logprobs")),
             upstream_model=data.get("model"),
         )
 
-    def _check_filter(self, finish: object) -> None:
-        if finish == "content_filter":
+    def _check_filter(self, finish: object, refusal: object = None, text: str = "") -> None:
+        """``finish_reason: content_filter``, or a structured-output ``refusal`` with no answer."""
+        if finish == "content_filter" or (refusal and not text):
             raise self.error(
                 ContentFilteredError, f"{self.kind} upstream filtered the answer of {self.spec.name!r}"
             )
 
-    def _usage(self, raw: Any, request: ChatRequest) -> Usage:
+    def _usage(self, raw: Any, request: ChatRequest, text: str) -> Usage:
         images = len(request.images)
         if not isinstance(raw, dict):
-            return Usage(input_tokens=request.estimate_input_tokens(), images=images)
+            # Some compatible servers report no usage: estimate (~4 characters a token).
+            output = max(1, len(text) // 4) if text else 0
+            return Usage(input_tokens=request.estimate_input_tokens(), output_tokens=output, images=images)
         return Usage(
             input_tokens=int(raw.get("prompt_tokens") or 0),
             output_tokens=int(raw.get("completion_tokens") or 0),
@@ -106,6 +109,8 @@ class OpenAIProvider(HTTPProvider):
         body = self.build_body(request, stream=True)
         finish: str | None = None
         usage: Usage | None = None
+        refusal = False
+        text: list[str] = []
         done = False
         async for event in self.stream_events("/chat/completions", body, timeout=timeout):
             if event.is_done:
@@ -117,25 +122,30 @@ class OpenAIProvider(HTTPProvider):
             if "error" in data:
                 raise self._stream_error(data, event.data)
             if data.get("usage"):
-                usage = self._usage(data["usage"], request)
+                usage = self._usage(data["usage"], request, "")
             for choice in data.get("choices") or ():
+                if choice.get("index", 0) != 0:  # n > 1: only the first choice is the answer
+                    continue
                 delta = choice.get("delta") or {}
+                refusal = refusal or bool(delta.get("refusal"))
                 chunk = StreamChunk(
                     text=delta.get("content") or "",
                     tool_calls=delta.get("tool_calls") or None,
                     logprobs=_logprobs(choice.get("logprobs")),
                 )
                 if chunk.text or chunk.tool_calls or chunk.logprobs:
+                    text.append(chunk.text)
                     yield chunk
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-                    self._check_filter(finish)
+                    self._check_filter(finish, refusal, "".join(text))
         if not done and finish is None:
             raise self.error(
                 ConnectionFailedError,
                 f"{self.kind} upstream for {self.spec.name!r} ended the stream before it finished",
             )
-        yield StreamChunk(finish_reason=finish or "stop", usage=usage or self._usage(None, request))
+        usage = usage or self._usage(None, request, "".join(text))
+        yield StreamChunk(finish_reason=finish or "stop", usage=usage)
 
     def _stream_error(self, data: dict[str, Any], raw: str) -> ProviderError:
         """An error sent as a stream event (vLLM and others do this after a 200)."""

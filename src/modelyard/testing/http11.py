@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
-__all__ = ["HTTPRequest", "Handler", "Responder", "serve_connection"]
+__all__ = ["HTTPRequest", "Handler", "PeerWatchingProtocol", "Responder", "serve_connection"]
 
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
@@ -32,15 +32,58 @@ class HTTPRequest:
     keep_alive: bool = field(default=True, repr=False)
 
 
+class PeerWatchingProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that also says when the client hung up.
+
+    A handler that is only sleeping (a latency fault) reads nothing, so without
+    this it would notice a client that gave up only when it next writes.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, callback: Callable[..., Awaitable[None]]) -> None:
+        super().__init__(reader, callback)
+        self.peer_gone = asyncio.Event()
+
+    def eof_received(self) -> bool:
+        self.peer_gone.set()
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.peer_gone.set()
+        super().connection_lost(exc)
+
+
 class Responder:
     """Writes one response to the connection, whole or as a chunked stream."""
 
-    __slots__ = ("_writer", "closed", "started")
+    __slots__ = ("_peer_gone", "_reader", "_writer", "closed", "started")
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None = None) -> None:
         self._writer = writer
+        self._reader = reader
+        protocol = writer.transport.get_protocol()
+        self._peer_gone = protocol.peer_gone if isinstance(protocol, PeerWatchingProtocol) else None
         self.started = False
         self.closed = False
+
+    async def pause(self, seconds: float) -> bool:
+        """Wait ``seconds``; False (and the connection closed) if the client hung up meanwhile."""
+        if self._peer_gone is None or self._reader is None:
+            await asyncio.sleep(seconds)
+            return True
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while (left := until - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(left):
+                    await self._peer_gone.wait()
+            except TimeoutError:
+                return True
+            if self._reader.at_eof():  # nothing pipelined is left: the client is gone
+                self.closed = True
+                self._writer.close()
+                return False
+            await asyncio.sleep(min(left, 0.01))  # half-closed with requests still queued
+        return True
 
     def send(self, status: int, headers: dict[str, str], body: bytes, *, keep_alive: bool = True) -> None:
         head = _head(status, headers, keep_alive)
@@ -141,7 +184,7 @@ async def serve_connection(
                 break
             if request is None:
                 break
-            responder = Responder(writer)
+            responder = Responder(writer, reader)
             await handler(request, responder)
             if responder.closed or not request.keep_alive:
                 break

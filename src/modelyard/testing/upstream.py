@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from modelyard.testing.faults import Fault, FaultPlan
-from modelyard.testing.http11 import HTTPRequest, Responder, serve_connection
+from modelyard.testing.http11 import HTTPRequest, PeerWatchingProtocol, Responder, serve_connection
 from modelyard.testing.protocols.anthropic import AnthropicProtocol
 from modelyard.testing.protocols.common import (
     ContextOverflow,
@@ -124,7 +124,12 @@ class LoopbackUpstream:
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=64 * 1024)
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> PeerWatchingProtocol:
+            return PeerWatchingProtocol(asyncio.StreamReader(limit=64 * 1024, loop=loop), self._connection)
+
+        self._server = await loop.create_server(protocol, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -201,8 +206,12 @@ class LoopbackUpstream:
         if fault is not None and fault.connection_reset:
             responder.reset()
             return
-        if fault is not None and fault.latency_ms > 0:
-            await asyncio.sleep(fault.latency_ms / 1000.0)
+        if (
+            fault is not None
+            and fault.latency_ms > 0
+            and not await responder.pause(fault.latency_ms / 1000.0)
+        ):
+            return
         proto, op, model = _route(request, self._openai, self._anthropic, self._gemini)
         try:
             reply = self._reply(proto, op, model, request, fault)
@@ -319,14 +328,18 @@ async def _send(reply: Reply, responder: Responder, request: HTTPRequest, fault:
     await responder.start_stream(reply.status, reply.headers)
     drop = fault.drop_mid_stream if fault is not None else None
     delay = fault.chunk_delay_ms / 1000.0 if fault is not None else 0.0
-    if fault is not None and fault.slow_first_byte_ms > 0:
-        await asyncio.sleep(fault.slow_first_byte_ms / 1000.0)
+    if (
+        fault is not None
+        and fault.slow_first_byte_ms > 0
+        and not await responder.pause(fault.slow_first_byte_ms / 1000.0)
+    ):
+        return
     for i, event in enumerate(reply.events):
         if drop is not None and i >= drop:
             await responder.drop()
             return
-        if i and delay:
-            await asyncio.sleep(delay)
+        if i and delay and not await responder.pause(delay):
+            return
         await responder.send_chunk(event)
     await responder.end_stream()
 
