@@ -77,11 +77,12 @@ class ModelCalls:
             _record_error(trace, provider, exc, started, purpose)
             raise
         except asyncio.CancelledError:
-            trace.attempts.append(_attempt(provider, "cancelled", started, purpose))
+            _append(trace, _attempt(provider, "cancelled", started, purpose))
             raise
         latency = (time.perf_counter() - started) * 1000.0
         response = response.model_copy(update={"latency_ms": latency})
-        trace.attempts.append(
+        _append(
+            trace,
             Attempt(
                 model=model,
                 provider=provider.kind,
@@ -118,9 +119,10 @@ class ModelCalls:
             _record_error(trace, provider, exc, started, "answer")
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            trace.attempts.append(_attempt(provider, "cancelled", started, "answer"))
+            _append(trace, _attempt(provider, "cancelled", started, "answer"))
             raise
-        trace.attempts.append(
+        _append(
+            trace,
             Attempt(
                 model=model,
                 provider=provider.kind,
@@ -149,7 +151,8 @@ class ModelCalls:
             _record_error(trace, provider, exc, started, "embed")
             raise
         latency = (time.perf_counter() - started) * 1000.0
-        trace.attempts.append(
+        _append(
+            trace,
             Attempt(
                 model=model,
                 provider=provider.kind,
@@ -179,4 +182,10 @@ def _record_error(trace: RequestTrace, provider: Provider, exc: ProviderError, s
     attempt = _attempt(provider, "error", started, purpose)
     attempt.error_kind = exc.kind.value
     attempt.error = str(exc)[:500]
+    _append(trace, attempt)
+
+
+def _append(trace: RequestTrace, attempt: Attempt) -> None:
+    """Record an attempt that just ended, with its start offset within the request."""
+    attempt.start_ms = max(0.0, trace.elapsed_ms() - attempt.latency_ms)
     trace.attempts.append(attempt)

@@ -7,6 +7,7 @@ The gateway and the CLI are thin layers over this class.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ from modelyard.routing import BuildContext, RouteContext, Router, build_routers
 
 if TYPE_CHECKING:
     from modelyard.resilience import Resilience
+    from modelyard.telemetry import TelemetryHub
 from modelyard.types import (
     ChatRequest,
     ChatResponse,
@@ -45,6 +47,17 @@ class RequestListener(Protocol):
     """Told about every finished request. Must return fast and never raise."""
 
     def on_request_end(self, trace: RequestTrace) -> None: ...
+
+
+class TextListener(Protocol):
+    """A listener that set ``captures_text = True`` is also told the prompt and answer text.
+
+    Called just before ``on_request_end``; listeners without the flag never see text.
+    """
+
+    captures_text: bool
+
+    def on_request_text(self, trace: RequestTrace, prompt: str, answer: str | None) -> None: ...
 
 
 class Completion:
@@ -130,6 +143,16 @@ class Engine:
         self.availability: Availability = availability or AlwaysAvailable()
         self.calls: CallPath = calls or ModelCalls(self.providers)
         self.listeners: list[RequestListener] = list(listeners)
+        self.telemetry: TelemetryHub | None = None
+        if config.telemetry.enabled:  # records, metrics, traces: a listener like any other
+            from modelyard.telemetry import build_hub
+
+            breakers = self.resilience.calls.breakers.states if self.resilience is not None else None
+            self.telemetry = build_hub(config, self.provider_context.env, breakers=breakers)
+            self.listeners.append(self.telemetry)
+        self._text_listeners: list[TextListener] = [
+            t for t in self.listeners if getattr(t, "captures_text", False)  # type: ignore[misc]
+        ]
         simulated = [name for name, spec in config.models.items() if spec.simulated]
         if simulated:
             log.warning("SIMULATED backends (no model runs, canned/echo text): %s", ", ".join(simulated))
@@ -153,6 +176,8 @@ class Engine:
         await self.provider_context.aclose()
         if self.resilience is not None:
             await self.resilience.aclose()
+        if self.telemetry is not None:  # write what is queued, stop the sink threads
+            await asyncio.to_thread(self.telemetry.close)
 
     async def __aenter__(self) -> Engine:
         return self
@@ -204,6 +229,7 @@ class Engine:
         trace = trace or self.new_trace(request)
         deadline = self.deadline_for(request)
         ctx = self._context(trace, deadline)
+        answer: str | None = None
         try:
             if self.resilience is not None:  # tenant rate limit (429) and budget (402) at the door
                 await self.resilience.admit(request, trace)
@@ -219,14 +245,17 @@ class Engine:
                 response = await self.calls.chat(decision.model, request, trace=trace, deadline=deadline)
             trace.decision = decision
             trace.answered_by = response.model
+            answer = response.text
             return Completion(response, decision, trace)
         except ModelyardError as exc:
             if self.resilience is not None and self.resilience.wants_safe_default(exc):
                 response, decision = self.resilience.safe_default(exc, trace, trace.decision)
+                answer = response.text
                 return Completion(response, decision, trace)
             _fail(trace, exc)
             raise
         finally:
+            self._give_text(trace, request, answer)
             self._finish(trace)
 
     async def stream(self, request: ChatRequest, *, trace: RequestTrace | None = None) -> StreamSession:
@@ -242,9 +271,11 @@ class Engine:
         except ModelyardError as exc:
             if self.resilience is not None and self.resilience.wants_safe_default(exc):
                 response, decision = self.resilience.safe_default(exc, trace, None)
+                self._give_text(trace, request, response.text)
                 self._finish(trace)
                 return StreamSession(decision, trace, _iterate(self.resilience.safe_default_chunks(response)))
             _fail(trace, exc)
+            self._give_text(trace, request, None)
             self._finish(trace)
             raise
         trace.decision = decision
@@ -255,6 +286,7 @@ class Engine:
     ) -> AsyncIterator[StreamChunk]:
         trace = ctx.trace
         sent = False  # once a chunk is out, a failure ends the stream instead of a safe default
+        parts: list[str] | None = [] if self._text_listeners else None  # answer text, only if captured
         try:
             if executor is not None:
                 execution = await executor.execute(request, ctx)
@@ -262,6 +294,8 @@ class Engine:
                 trace.answered_by = execution.response.model
                 trace.details.update(execution.details)
                 trace.ttft_ms = trace.elapsed_ms()
+                if parts is not None:
+                    parts.append(execution.response.text)
                 yield StreamChunk(text=execution.response.text)
                 yield StreamChunk(finish_reason=execution.response.finish_reason, usage=execution.response.usage)
                 return
@@ -272,17 +306,22 @@ class Engine:
                     trace.ttft_ms = trace.elapsed_ms()
                     first = False
                 sent = True
+                if parts is not None:
+                    parts.append(chunk.text)
                 yield chunk
             trace.answered_by = trace.attempts[-1].model if trace.attempts else decision.model
         except ModelyardError as exc:
             if not sent and self.resilience is not None and self.resilience.wants_safe_default(exc):
                 response, _ = self.resilience.safe_default(exc, trace, decision)
+                if parts is not None:
+                    parts.append(response.text)
                 for chunk in self.resilience.safe_default_chunks(response):
                     yield chunk
                 return
             _fail(trace, exc)
             raise
         finally:
+            self._give_text(trace, request, "".join(parts) if parts else None)
             self._finish(trace)
 
     async def embed(
@@ -304,7 +343,28 @@ class Engine:
             _fail(trace, exc)
             raise
         finally:
+            if self._text_listeners:
+                self._give_text(trace, None, None, prompt="\n".join(request.input))
             self._finish(trace)
+
+    def _give_text(
+        self,
+        trace: RequestTrace,
+        request: ChatRequest | None,
+        answer: str | None,
+        *,
+        prompt: str | None = None,
+    ) -> None:
+        """Hand prompt and answer text to the listeners that asked for it (none by default)."""
+        if not self._text_listeners:
+            return
+        if prompt is None:
+            prompt = "\n".join(f"{m.role}: {m.text}" for m in request.messages) if request is not None else ""
+        for listener in self._text_listeners:
+            try:
+                listener.on_request_text(trace, prompt, answer)
+            except Exception:
+                log.exception("text listener %r failed", listener)
 
     def _finish(self, trace: RequestTrace) -> None:
         trace.latency_ms = trace.elapsed_ms()

@@ -31,6 +31,7 @@ class Attempt(BaseModel):
     cost_usd: float = 0.0
     purpose: str = Field(default="answer", description="answer / cascade-step / judge / review / hedge …")
     simulated: bool = False
+    start_ms: float | None = Field(default=None, description="offset from the request's start (for spans)")
 
 
 class TraceEvent(BaseModel):

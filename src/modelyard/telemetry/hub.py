@@ -1,0 +1,153 @@
+"""`TelemetryHub`: the engine's request listener that turns traces into records.
+
+On the request path it only builds the record, updates in-process metrics,
+keeps the record in a small ring for the live dashboard and offers it to
+each sink's bounded queue — never waiting on I/O. Spans are built only when
+tracing is on. Text reaches the hub only when ``capture_text`` is on (the
+engine asks ``captures_text`` first).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from modelyard.config.models import ModelSpec
+from modelyard.config.telemetry import TelemetrySettings
+from modelyard.telemetry.convert import record_from_trace
+from modelyard.telemetry.metrics import BreakerStates, TelemetryMetrics
+from modelyard.telemetry.privacy import SecretScrubber, TextPolicy
+from modelyard.telemetry.record import Feedback, Record
+from modelyard.telemetry.sinks.base import RecordStore, Sink
+from modelyard.telemetry.worker import SinkStats, SinkWorker
+from modelyard.types import RequestTrace
+
+if TYPE_CHECKING:
+    from modelyard.telemetry.tracing import SpanBuilder
+
+__all__ = ["TelemetryHub"]
+
+log = logging.getLogger("modelyard.telemetry")
+
+
+class TelemetryHub:
+    def __init__(
+        self,
+        settings: TelemetrySettings,
+        models: Mapping[str, ModelSpec],
+        *,
+        sinks: Sequence[Sink] = (),
+        scrub: Callable[[str], str] | None = None,
+        text: TextPolicy | None = None,
+        spans: SpanBuilder | None = None,
+        breakers: BreakerStates | None = None,
+    ) -> None:
+        self.settings = settings
+        self.models = models
+        self.scrub = scrub or SecretScrubber()
+        self.text = text
+        self.captures_text = text is not None
+        self.spans = spans
+        self.workers = [
+            SinkWorker(
+                s,
+                queue_size=settings.queue_size,
+                batch_size=settings.batch_size,
+                flush_interval_s=settings.flush_interval_ms / 1000.0,
+            )
+            for s in sinks
+        ]
+        self.metrics = (
+            TelemetryMetrics(breakers=breakers, sinks=self.sink_stats) if settings.metrics else None
+        )
+        self.breakers = breakers
+        self.recent: deque[Record] = deque(maxlen=settings.recent)
+        self.started = time.time()
+        self._pending_text: dict[str, tuple[str, str | None]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- RequestListener -----------------------------------------------------------------
+
+    def on_request_text(self, trace: RequestTrace, prompt: str, answer: str | None) -> None:
+        """Called by the engine just before ``on_request_end``, only when ``captures_text``."""
+        self._pending_text[trace.request_id] = (prompt, answer)
+
+    def on_request_end(self, trace: RequestTrace) -> None:
+        text = self._pending_text.pop(trace.request_id, None)
+        record = record_from_trace(trace, self.models, self.scrub, keep_text=self.captures_text)
+        if text is not None and self.text is not None:
+            prompt, answer = text
+            record.prompt, cut_prompt = self.text.apply(prompt)
+            cut_answer = False
+            if answer is not None:
+                record.response, cut_answer = self.text.apply(answer)
+            record.text_truncated = cut_prompt or cut_answer
+        self.recent.append(record)
+        if self.metrics is not None:
+            self.metrics.observe(record)
+        if self.spans is not None:
+            try:
+                self.spans.emit(trace, record)
+            except Exception:
+                log.exception("building spans for %s failed", record.request_id)
+        for worker in self.workers:
+            worker.offer(record)
+
+    # -- feedback -------------------------------------------------------------------------
+
+    def feedback(self, fb: Feedback) -> None:
+        """Store feedback with its record in every sink (off the request path, like records)."""
+        for record in reversed(self.recent):
+            if record.request_id == fb.request_id:
+                record.feedback.append(fb)
+                break
+        if self.metrics is not None:
+            self.metrics.observe_feedback(fb)
+        for worker in self.workers:
+            worker.offer(fb)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> RecordStore | None:
+        """The first sink that can be queried (SQLite, PostgreSQL, a JSONL file), if any."""
+        for worker in self.workers:
+            sink = worker.sink
+            if isinstance(sink, RecordStore) and getattr(sink, "path", None) != "-":
+                return sink
+        return None
+
+    def known(self, request_id: str) -> bool:
+        if any(r.request_id == request_id for r in self.recent):
+            return True
+        store = self.store
+        return store is not None and store.get(request_id) is not None
+
+    def sink_stats(self) -> list[SinkStats]:
+        return [w.stats() for w in self.workers]
+
+    def breaker_states(self) -> dict[str, str]:
+        return dict(self.breakers()) if self.breakers is not None else {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until every sink has written what was offered so far."""
+        return all([w.flush(timeout) for w in self.workers])
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self.workers:
+            worker.close(timeout)
+        if self.spans is not None:
+            self.spans.shutdown()
+
+    def __repr__(self) -> str:
+        return f"TelemetryHub(sinks={[w.sink.name for w in self.workers]}, capture_text={self.captures_text})"

@@ -1,0 +1,37 @@
+"""The sink seam: where records go, and (for databases) where they are read back.
+
+A `Sink` is driven by one worker thread of the hub: ``open`` once in that
+thread, ``write`` batches of records and feedback, ``close`` at shutdown. It
+may block or raise; the hub counts failures and drops, the request never
+notices. A `RecordStore` can also be queried (reports, dashboard, re-training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from modelyard.telemetry.record import Feedback, Record
+
+__all__ = ["Item", "RecordStore", "Sink"]
+
+Item = Record | Feedback
+
+
+class Sink(Protocol):
+    name: str
+
+    def open(self) -> None: ...
+
+    def write(self, items: Sequence[Item]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Records with their feedback joined, oldest first."""
+
+    def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]: ...
+
+    def get(self, request_id: str) -> Record | None: ...

@@ -1,0 +1,82 @@
+"""PostgreSQL sink (psycopg 3). The DSN comes from an environment variable, never the config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelyard.errors import ConfigError, ModelLoadError
+from modelyard.telemetry.record import Record
+from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+
+__all__ = ["POSTGRES", "PostgresSink"]
+
+POSTGRES = Dialect(
+    name="postgres",
+    param="%s",
+    json_type="JSONB",
+    float_type="DOUBLE PRECISION",
+    # concurrent gateways starting together: one migrates, the others wait, then see it done
+    lock="SELECT pg_advisory_xact_lock(7311730)",
+    autoinc="BIGSERIAL PRIMARY KEY",
+)
+
+INSTALL_HINT = "pip install 'modelyard[postgres]'  (psycopg 3)"
+
+
+class PostgresSink:
+    def __init__(self, dsn_env: str, *, schema: str = "public", env: Mapping[str, str] | None = None) -> None:
+        self.dsn_env = dsn_env
+        self.schema = schema
+        self.name = f"postgres:${dsn_env}"  # never the DSN: it may hold a password
+        self._env = env if env is not None else os.environ
+        self.store = SqlStore(POSTGRES, self._connect)
+        self._conn: Any = None
+
+    def _dsn(self) -> str:
+        dsn = self._env.get(self.dsn_env)
+        if not dsn:
+            raise ConfigError(
+                f"environment variable {self.dsn_env} is not set (PostgreSQL DSN)",
+                key="telemetry.sinks.dsn_env",
+            )
+        return dsn
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise ModelLoadError(f"the postgres sink needs psycopg: {INSTALL_HINT}") from None
+        conn = psycopg.connect(self._dsn(), connect_timeout=10)
+        if self.schema != "public":
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                cur.execute(f'SET search_path TO "{self.schema}"')
+            conn.commit()
+        return conn
+
+    def open(self) -> None:
+        self._conn = self._connect()
+        self.store.migrate(self._conn)
+
+    def write(self, items: Sequence[Item]) -> None:
+        assert self._conn is not None, "open() first"
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._connect()
+        self.store.insert(self._conn, items)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]:
+        return self.store.query(since=since, limit=limit)
+
+    def get(self, request_id: str) -> Record | None:
+        return self.store.get(request_id)
+
+    def __repr__(self) -> str:
+        return f"PostgresSink(dsn_env={self.dsn_env!r}, schema={self.schema!r})"

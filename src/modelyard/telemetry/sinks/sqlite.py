@@ -1,0 +1,63 @@
+"""SQLite sink: the embedded default. WAL mode, so readers never block the writer."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelyard.telemetry.record import Record
+from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+
+__all__ = ["SQLITE", "SqliteSink"]
+
+SQLITE = Dialect(
+    name="sqlite",
+    param="?",
+    json_type="TEXT",
+    float_type="REAL",
+    lock="BEGIN IMMEDIATE",  # one process migrates at a time; the others wait (timeout) then see it done
+    autoinc="INTEGER PRIMARY KEY AUTOINCREMENT",
+)
+
+
+class SqliteSink:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = f"sqlite:{self.path}"
+        self.store = SqlStore(SQLITE, self._connect)
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
+        self.store.migrate(self._conn)
+
+    def write(self, items: Sequence[Item]) -> None:
+        assert self._conn is not None, "open() first"
+        self.store.insert(self._conn, items)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]:
+        return self.store.query(since=since, limit=limit)
+
+    def get(self, request_id: str) -> Record | None:
+        return self.store.get(request_id)
+
+    def journal_mode(self) -> str:
+        conn = self._connect()
+        try:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+        finally:
+            conn.close()
