@@ -329,3 +329,11 @@ async def test_cancelling_a_waiting_call_closes_the_upstream_connection(
             break
         await asyncio.sleep(0.01)
     assert upstream.open_connections == 0
+
+
+@kinds
+async def test_undecodable_body_is_malformed(
+    kind: str, make_provider: MakeProvider, upstream: LoopbackUpstream
+) -> None:
+    upstream.faults.add(Fault(body=b"not gzip at all", headers={"content-encoding": "gzip"}))
+    await fails(make_provider(kind), False, MalformedResponseError)

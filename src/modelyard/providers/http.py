@@ -125,6 +125,8 @@ class HTTPProvider(Provider):
 
     def _transport_error(self, exc: Exception, where: str) -> ProviderError:
         name = type(exc).__name__
+        if isinstance(exc, httpx.DecodingError):
+            return self.malformed(f"undecodable response body {where} ({name})")
         if isinstance(exc, httpx.TimeoutException):
             msg = f"{self.kind} upstream for {self.spec.name!r} timed out {where} ({name})"
             return self.error(ProviderTimeoutError, msg)
