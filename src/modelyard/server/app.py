@@ -89,6 +89,10 @@ def create_app(
         finally:
             await engine.aclose()
 
+    if engine.telemetry is not None:  # /metrics, /v1/feedback, /dashboard
+        from modelyard.telemetry.http import telemetry_routes
+
+        routes = [*telemetry_routes(engine.telemetry), *routes]
     app = Starlette(
         routes=[*api.routes(), *routes],
         middleware=build_middleware(engine, middleware),

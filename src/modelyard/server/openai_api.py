@@ -31,7 +31,7 @@ from modelyard.server.shapes import (
     routing_headers,
 )
 from modelyard.server.sse import ChunkFramer, SSEResponse
-from modelyard.types import ChatRequest, EmbeddingRequest, StreamChunk
+from modelyard.types import ChatRequest, EmbeddingRequest, RequestTrace, StreamChunk
 
 __all__ = ["OpenAIAPI"]
 
@@ -98,7 +98,7 @@ class OpenAIAPI:
         headers = routing_headers(response.model, info.route or "direct", trace.cost_usd, response.simulated)
         return _json(completion_body(response, ext), headers)
 
-    async def _stream(self, chat: ChatRequest, trace: Any, info: RequestInfo) -> SSEResponse:
+    async def _stream(self, chat: ChatRequest, trace: RequestTrace, info: RequestInfo) -> SSEResponse:
         session = await self.engine.stream(chat, trace=trace)
         chunks = aiter(session)
         first: StreamChunk | None
