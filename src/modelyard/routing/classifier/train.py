@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,25 +124,23 @@ def split_holdout(
     return data.subset(train_idx), data.subset(test_idx)
 
 
-def _fit(choice: HeadChoice, x: Vectors, y: IntArray, n_classes: int, seed: int) -> LinearHead | MlpHead:
+def _fit(choice: HeadChoice, x: Vectors, y: IntArray, seed: int) -> LinearHead | MlpHead:
+    """Fit one candidate. Convergence warnings are silenced on purpose: every candidate is
+    judged by its cross-validated score, so an early-stopped fit is kept only if it scores."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
-    if choice.kind == "linear":
-        lr = LogisticRegression(C=choice.c, max_iter=3000)
-        lr.fit(x, y)
-        coef = np.asarray(lr.coef_, dtype=np.float32)
-        bias = np.asarray(lr.intercept_, dtype=np.float32)
-        return LinearHead(coef, bias)
-    mlp = MLPClassifier(
-        hidden_layer_sizes=(choice.hidden,),
-        alpha=choice.alpha,
-        max_iter=400,
-        random_state=seed,
-        early_stopping=False,
-        learning_rate_init=1e-3,
-    )
-    mlp.fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if choice.kind == "linear":
+            lr = LogisticRegression(C=choice.c, max_iter=3000)
+            lr.fit(x, y)
+            return LinearHead(np.asarray(lr.coef_, dtype=np.float32), np.asarray(lr.intercept_, dtype=np.float32))
+        mlp = MLPClassifier(
+            hidden_layer_sizes=(choice.hidden,), alpha=choice.alpha, max_iter=300, random_state=seed
+        )
+        mlp.fit(x, y)
     weights = [np.asarray(w, dtype=np.float32) for w in mlp.coefs_]
     biases = [np.asarray(b, dtype=np.float32) for b in mlp.intercepts_]
     return MlpHead(weights, biases)
@@ -231,12 +230,12 @@ def train_router(
             mask = np.ones(len(y), dtype=bool)
             mask[held] = False
             say(f"cv {choice.label()} fold {f + 1}/{folds}")
-            head = _fit(choice, x[mask], y[mask], len(labels), seed)
+            head = _fit(choice, x[mask], y[mask], seed)
             scores.append(evaluate(head.predict_proba(x[held]), y[held], labels)["macro_f1"])
         cv[choice.label()] = round(float(np.mean(scores)), 4)
     best = max(candidates, key=lambda c: cv.get(c.label(), 0.0)) if cv else candidates[0]
     say(f"fitting {best.label()} on all {len(train)} rows")
-    head = _fit(best, x, y, len(labels), seed)
+    head = _fit(best, x, y, seed)
 
     metrics: dict[str, Any] = {
         "head": best.label(),

@@ -1,0 +1,160 @@
+"""Decision latency of the encoder-backed routers (classifier, embedding routes) by query length.
+
+    .venv/bin/python bench/encoder_routers_latency.py [--n 300] [--threads 1 2]
+
+Queries are real rows of data/family-queries/test.jsonl, bucketed by MiniLM token
+count (~10, ~50 and 128 tokens; the 128 bucket joins long rows and cuts them at
+exactly 128 tokens). Each call is timed on its own after a warm-up; rows show the
+encoder alone, the head alone, and whole decisions. ``--threads`` sets
+onnxruntime's intra-op threads (0 = onnxruntime's default, all cores).
+
+`BENCHES` has the same (name, factory) shape as bench/route_latency.py, so that
+script can append these rows to its own table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from modelyard.encoders import MiniLMEncoder
+from modelyard.routing.classifier.artefact import DEFAULT_DIR, ClassifierArtefact
+from modelyard.routing.classifier.router import ClassifierRouter, TextClassifier
+from modelyard.routing.embedding_cache import EmbeddingCache
+from modelyard.routing.semantic import Route, SemanticRouter, SemanticRoutes
+from modelyard.types import ChatRequest, Decision
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "family-queries"
+BUCKETS = {"~10 tok": (6, 16), "~50 tok": (40, 64), "128 tok": (128, 128)}
+
+Call = Callable[[ChatRequest], Awaitable[Decision]]
+Factory = Callable[[], Call]
+
+
+def _rows(name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
+
+
+def bucketed_queries(encoder: MiniLMEncoder, per_bucket: int = 60) -> dict[str, list[str]]:
+    """Held-out queries grouped by token count (special tokens included)."""
+    encoder.encode(["warm up"])
+    tok = encoder._tokenizer  # the encoder's own tokenizer, so counts match what is run
+    texts = [r["text"] for r in _rows("test.jsonl")]
+    lengths = [len(tok.encode(t).ids) for t in texts]
+    out: dict[str, list[str]] = {}
+    for name, (lo, hi) in BUCKETS.items():
+        if lo == hi:  # build exact-length queries from the longest rows
+            longest = [t for _, t in sorted(zip(lengths, texts, strict=True), reverse=True)]
+            made = []
+            for i in range(per_bucket):
+                joined = " ".join(longest[i : i + 6])
+                ids = tok.encode(joined).ids[1 : hi - 1]
+                made.append(tok.decode(ids))
+            out[name] = made
+        else:
+            out[name] = [t for t, n in zip(texts, lengths, strict=True) if lo <= n <= hi][:per_bucket]
+    return out
+
+
+def example_routes() -> list[Route]:
+    """Eight routes of 20 hand-written training utterances each (one per family)."""
+    by_family: dict[str, list[str]] = {}
+    for r in _rows("train.jsonl"):
+        if r["source"] == "handwritten":
+            by_family.setdefault(r["label"], []).append(r["text"])
+    return [Route(name=f, utterances=sorted(u)[:20], threshold=0.55) for f, u in sorted(by_family.items())]
+
+
+def build(threads: int) -> tuple[MiniLMEncoder, ClassifierRouter, SemanticRouter]:
+    encoder = MiniLMEncoder(threads=threads or None)
+    classifier = ClassifierRouter("classifier", TextClassifier(ClassifierArtefact.load(DEFAULT_DIR), encoder))
+    routes = SemanticRoutes(example_routes(), encoder, cache=EmbeddingCache())
+    return encoder, classifier, SemanticRouter("semantic", routes, fallback="router:classifier")
+
+
+def time_calls(fn: Callable[[str], object], queries: list[str], n: int) -> list[float]:
+    for q in queries[:10]:
+        fn(q)
+    clock = time.perf_counter_ns
+    samples = []
+    for i in range(n):
+        q = queries[i % len(queries)]
+        started = clock()
+        fn(q)
+        samples.append((clock() - started) / 1e6)
+    return samples
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(n: int, threads_list: list[int], console: Console) -> None:
+    table = Table(title=f"decision latency in ms (n={n} per row; load avg {os.getloadavg()[0]:.1f} at start)")
+    for col in ("threads", "what", "bucket", "p50", "p99", "mean"):
+        table.add_column(col, justify="left" if col in ("what", "bucket") else "right")
+    for threads in threads_list:
+        encoder, classifier, semantic = build(threads)
+        queries = bucketed_queries(encoder)
+        vec = encoder.encode(["a query"])
+        head = classifier.classifier.artefact
+        rows: list[tuple[str, Callable[[str], object]]] = [
+            ("encoder only", lambda q: encoder.encode([q])),
+            ("classifier decide", lambda q: classifier.decide_sync(ChatRequest.from_text(q))),
+            ("embedding routes decide", lambda q: semantic.decide_sync(ChatRequest.from_text(q))),
+        ]
+        for what, fn in rows:
+            for bucket, qs in queries.items():
+                s = time_calls(fn, qs, n)
+                table.add_row(str(threads or "default"), what, bucket, f"{pct(s, 0.5):.2f}", f"{pct(s, 0.99):.2f}",
+                              f"{statistics.fmean(s):.2f}")
+        s = time_calls(lambda _q: head.predict_proba(vec), ["x"], n * 10)
+        table.add_row(str(threads or "default"), "classifier head only", "-", f"{pct(s, 0.5) * 1000:.0f} µs",
+                      f"{pct(s, 0.99) * 1000:.0f} µs", "")
+        s = time_calls(lambda _q: semantic.routes.match_vector(vec[0]), ["x"], n * 10)
+        table.add_row(str(threads or "default"), "route scoring only", "-", f"{pct(s, 0.5) * 1000:.0f} µs",
+                      f"{pct(s, 0.99) * 1000:.0f} µs", "")
+    console.print(table)
+    console.print(f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+                  "(other work on the machine inflates every number)")
+
+
+def _decide(kind: str) -> Factory:
+    def factory() -> Call:
+        _, classifier, semantic = build(threads=0)
+        router = classifier if kind == "classifier" else semantic
+
+        async def call(request: ChatRequest) -> Decision:
+            return router.decide_sync(request)
+
+        return call
+
+    return factory
+
+
+#: (name, factory) rows for bench/route_latency.py.
+BENCHES: list[tuple[str, Factory]] = [
+    ("classifier (default artefact) decide", _decide("classifier")),
+    ("embedding routes (8 x 20 utterances) decide", _decide("semantic")),
+]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=300, help="timed calls per row")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime intra-op threads")
+    args = parser.parse_args()
+    np.seterr(all="ignore")
+    run(args.n, args.threads, Console())
