@@ -20,7 +20,9 @@ __all__ = ["TEXT_KEYS", "record_from_trace", "strip_text"]
 Scrub = Callable[[str], str]
 
 #: keys in router details whose values are prompt or model text
-TEXT_KEYS = frozenset({"draft", "text", "winner", "answer", "content", "prompt", "response", "messages"})
+TEXT_KEYS = frozenset(
+    {"draft", "text", "winner", "vote", "answer", "content", "prompt", "response", "messages", "critique"}
+)
 _MAX_STR = 300
 
 

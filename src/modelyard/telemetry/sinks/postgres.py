@@ -52,6 +52,7 @@ class PostgresSink:
         conn = psycopg.connect(self._dsn(), connect_timeout=10)
         if self.schema != "public":
             with conn.cursor() as cur:
+                cur.execute(POSTGRES.lock or "")
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 cur.execute(f'SET search_path TO "{self.schema}"')
             conn.commit()

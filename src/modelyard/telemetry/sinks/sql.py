@@ -148,6 +148,8 @@ class SqlStore:
         """Apply every migration not yet recorded; returns the versions applied now."""
         applied: list[int] = []
         cur = conn.cursor()
+        if self.dialect.lock:  # CREATE … IF NOT EXISTS is not safe against a concurrent creator
+            cur.execute(self.dialect.lock)
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
             f"applied_at {self.dialect.float_type} NOT NULL)"
