@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -119,7 +120,7 @@ def train_threshold(
     for row in sorted(report["candidates"], key=lambda r: -r["criterion"]):
         mark = " *" if row.get("selected_for_kind") else ""
         table.add_row(
-            row["label"] + mark,
+            escape(row["label"]) + mark,
             f"{row['val_apgr']:.3f}",
             f"{row['val_unseen_subject_apgr']:.3f}",
             f"{row['criterion']:.3f}",

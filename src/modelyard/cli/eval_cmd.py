@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,11 +40,11 @@ def metrics_table(report: Report) -> Table:
     for res in report.results:
         m = res.metrics
         if "apgr" not in m:  # a single point: always-weak / always-strong
-            table.add_row(res.name, res.kind, "—", "", "", "", "", _pct(m["quality"]))
+            table.add_row(escape(res.name), res.kind, "—", "", "", "", "", _pct(m["quality"]))
             continue
         apgr = "—" if math.isnan(m["apgr"]) else f"{m['apgr']:.3f}{_ci(res.ci, 'apgr')}"
         table.add_row(
-            res.name,
+            escape(res.name),
             res.kind,
             apgr,
             _pct(m["cpt20"]),
