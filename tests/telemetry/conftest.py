@@ -98,7 +98,7 @@ def pg_dsn() -> Iterator[str]:
     )
     opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
     subprocess.run(
-        _as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "-t", "30", "start"]),
+        _as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -128,7 +128,8 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
         return StoreSpec("sqlite", f"{{kind: sqlite, path: '{tmp_path / 'records.db'}'}}", {})
     dsn = request.getfixturevalue("pg_dsn")
     schema = f"t_{uuid.uuid4().hex[:10]}"  # one schema per test: no state shared between tests
-    return StoreSpec("postgres", f"{{kind: postgres, dsn_env: TEST_PG_DSN, schema: {schema}}}", {"TEST_PG_DSN": dsn})
+    yaml = f"{{kind: postgres, dsn_env: TEST_PG_DSN, schema: {schema}}}"
+    return StoreSpec("postgres", yaml, {"TEST_PG_DSN": dsn})
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -98,7 +98,8 @@ async def test_cascade_escalation(engine) -> None:  # type: ignore[no-untyped-de
     assert r.cascade is not None and r.cascade["passed"] is True and r.cascade["accepted_step"] == 1
     assert [(s["model"], s["passed"]) for s in r.cascade["steps"]] == [("terse", False), ("large", True)]
     assert "attempts" not in r.cascade  # the record's own attempt list holds them
-    assert [(a.model, a.purpose) for a in r.attempts] == [("terse", "cascade-step"), ("large", "cascade-step")]
+    steps = [(a.model, a.purpose) for a in r.attempts]
+    assert steps == [("terse", "cascade-step"), ("large", "cascade-step")]
     assert r.quality["judge_score"] == pytest.approx(1.0) and r.quality_source == "cascade judge"
     assert r.cost_usd == pytest.approx(sum(a.cost_usd for a in r.attempts))
     assert any("step 0" in c.name for c in r.rejected)
@@ -154,7 +155,7 @@ async def test_records_reach_every_sink_and_no_secret_or_prompt_does(engine, tmp
     assert len(ids) == 7 and ids == [r.request_id for r in engine.telemetry.recent]
     stored = engine.telemetry.workers[1].sink.query()
     assert [r.request_id for r in stored] == ids
-    for path in tmp_path.iterdir():  # the DB file, its WAL and the JSONL
+    for path in sorted(tmp_path.glob("records*")):  # the DB file, its WAL and the JSONL  # noqa: ASYNC240
         raw = path.read_bytes()
         assert PROVIDER_KEY.encode() not in raw, path
         assert b"zebra-7731" not in raw and b"quokkas" not in raw, path
@@ -180,11 +181,12 @@ async def test_capture_text_truncates_and_redacts(make_engine: MakeEngine, tmp_p
 async def test_a_bad_redaction_hook_is_a_config_error(make_engine: MakeEngine, tmp_path: Path) -> None:
     from modelyard.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="telemetry.redact"):
+    with pytest.raises(ConfigError, match=r"telemetry\.redact"):
         make_engine(yaml_for(tmp_path, "  capture_text: true\n  redact: tests.telemetry.redact_hooks:nope\n"))
 
 
 async def test_telemetry_can_be_off(make_engine: MakeEngine) -> None:
-    engine = make_engine(SIM + "routers: {default: {kind: fixed, target: tiny}}\ntelemetry: {enabled: false}\n")
+    off = "routers: {default: {kind: fixed, target: tiny}}\ntelemetry: {enabled: false}\n"
+    engine = make_engine(SIM + off)
     await engine.chat(ask("default"))
     assert engine.telemetry is None

@@ -95,12 +95,16 @@ def test_round_trip_with_feedback(store_spec: StoreSpec) -> None:
 
 
 async def test_engine_requests_land_in_the_store(store_spec: StoreSpec, make_engine: MakeEngine) -> None:
-    yaml = SIM + f"""
+    yaml = (
+        SIM
+        + f"""
 routers: {{default: {{kind: fixed, target: tiny}}}}
 telemetry: {{sinks: [{store_spec.yaml}], batch_size: 7, flush_interval_ms: 20}}
 """
+    )
     engine = make_engine(yaml, env=store_spec.env)
-    done = [await engine.chat(ChatRequest.from_text(f"q{i}", hints=RoutingHints(tenant="t1"))) for i in range(20)]
+    hints = RoutingHints(tenant="t1")
+    done = [await engine.chat(ChatRequest.from_text(f"q{i}", hints=hints)) for i in range(20)]
     hub = engine.telemetry
     assert hub is not None and hub.flush()
     store = hub.store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -60,10 +61,10 @@ def summarize(
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     start = now - window_s
-    n_buckets = max(1, int(window_s // bucket_s))
+    n_buckets = max(1, math.ceil(window_s / bucket_s - 1e-9))
     timeline = [{"t": start + i * bucket_s, "n": 0, "errors": 0, "cost_usd": 0.0} for i in range(n_buckets)]
     for r in records:
-        i = int((r.time - start) // bucket_s)
+        i = min(int((r.time - start) // bucket_s), n_buckets - 1)
         if 0 <= i < n_buckets:
             timeline[i]["n"] += 1
             timeline[i]["errors"] += r.status == "error"
