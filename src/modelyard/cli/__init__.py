@@ -27,6 +27,7 @@ app = typer.Typer(
 
 #: command modules under modelyard.cli, in the order `--help` lists them.
 COMMANDS: list[str] = [
+    "demo_cmd",
     "serve_cmd",
     "route_cmd",
     "config_cmd",

@@ -115,13 +115,17 @@ def demo(
     with httpx.Client(base_url=base, timeout=120) as client:
         _wait_ready(client, server)
         table = Table(title=f"requests routed by '{target}'", show_lines=False)
-        for col in ("request", "route", "model", "family", "backend", "ms", "cost $", "answer"):
-            table.add_column(col, overflow="fold", justify="right" if col in ("ms", "cost $") else "left")
+        for col in ("request", "route", "model", "family", "backend", "ms", "cost $"):
+            table.add_column(
+                col, no_wrap=True, min_width=len(col) + 1, justify="right" if col in ("ms", "cost $") else "left"
+            )
+        table.add_column("answer", overflow="ellipsis", no_wrap=True, max_width=44)
         with console.status("sending requests…"):
             for req in DEMO_REQUESTS:
                 table.add_row(*_run_one(client, req, embed_model if req.embed else target))
     server.should_exit = True
     thread.join(timeout=10)
+    console.width = max(console.width, 160)
     console.print(table)
     console.print(
         "[dim]SIMULATED rows come from the `sim` backend (no model runs; canned/echo text); "
@@ -143,26 +147,29 @@ def _wait_ready(client: Any, server: Any) -> None:
 
 
 def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
+    """Send one request; read who answered from the ``modelyard`` field of the body."""
+    import json
+
     started = time.perf_counter()
     path = "/v1/embeddings" if req.embed else "/v1/chat/completions"
-    answer = ""
+    ext: dict[str, Any] = {}
     if req.stream:
         with client.stream("POST", path, json=_body(req, model)) as resp:
-            headers = resp.headers
             status = resp.status_code
             pieces = []
             for line in resp.iter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    import json
-
-                    data = json.loads(line[6:])
-                    for choice in data.get("choices", []):
-                        pieces.append((choice.get("delta") or {}).get("content") or "")
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                data = json.loads(line[6:])
+                ext = data.get("modelyard") or ext
+                for choice in data.get("choices", []):
+                    pieces.append((choice.get("delta") or {}).get("content") or "")
             answer = "".join(pieces)
     else:
         resp = client.post(path, json=_body(req, model))
-        headers, status = resp.headers, resp.status_code
+        status = resp.status_code
         data = resp.json()
+        ext = data.get("modelyard") or {}
         if status != 200:
             answer = data.get("error", {}).get("message", resp.text)
         elif req.embed:
@@ -170,22 +177,30 @@ def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
             answer = f"{len(vec)}-dim vector [{vec[0]:.3f}, {vec[1]:.3f}, …]"
         else:
             answer = data["choices"][0]["message"].get("content") or ""
+            if ext.get("images"):
+                answer = f"({len(ext['images'])} {ext['images'][0].get('kind', 'image')}) " + answer
     ms = (time.perf_counter() - started) * 1000
-    simulated = headers.get("x-modelyard-simulated") == "true"
-    backend = "[yellow]SIMULATED[/]" if simulated else "[green]local model[/]"
+    backend = "[yellow]SIMULATED[/]" if ext.get("simulated") else "[green]local model[/]"
     if status != 200:
         backend = f"[red]HTTP {status}[/]"
-    label = req.label + (" (stream)" if req.stream else "") + (" 🖼" if req.image else "")
+    label = req.label + (" (stream)" if req.stream else "") + (" +image" if req.image else "")
     return [
         label,
-        headers.get("x-modelyard-route", "-"),
-        headers.get("x-modelyard-model", "-"),
-        headers.get("x-modelyard-family", "-"),
+        " → ".join(ext.get("route") or []) or "-",
+        str(ext.get("model", "-")),
+        str(ext.get("family") or "-"),
         backend,
         f"{ms:.0f}",
-        f"{float(headers.get('x-modelyard-cost-usd', 0) or 0):.6f}",
-        " ".join(answer.split())[:70],
+        f"{float(ext.get('cost_usd') or 0):.6f}",
+        _strip_label(" ".join(answer.split()))[:60],
     ]
+
+
+def _strip_label(text: str) -> str:
+    """The backend column already says SIMULATED; drop the sim's own prefix to save width."""
+    if text.startswith("[simulated "):
+        text = text.split("] ", 1)[-1]
+    return text
 
 
 def register(app: typer.Typer) -> None:
