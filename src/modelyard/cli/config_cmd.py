@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.common import ConfigOption, console, fail, load
+from modelyard.config import ModelSpec
 
 __all__ = ["register"]
 
@@ -40,7 +41,18 @@ def models(config: ConfigOption = None) -> None:
     """List the model registry and the routers as tables."""
     cfg = load(config)
     table = Table(title=f"models ({cfg.source})")
-    for col in ("name", "family", "provider", "in → out", "context", "$/1k in", "$/1k out", "p50 ms", "privacy", "on"):
+    for col in (
+        "name",
+        "family",
+        "provider",
+        "in → out",
+        "context",
+        "$/1k in",
+        "$/1k out",
+        "p50 ms",
+        "privacy",
+        "on",
+    ):
         table.add_column(col, justify="right" if col.startswith(("$", "p50", "context")) else "left")
     for spec in cfg.models.values():
         provider = spec.provider + (" [yellow](SIMULATED)[/]" if spec.simulated else "")
@@ -48,7 +60,7 @@ def models(config: ConfigOption = None) -> None:
             spec.name,
             spec.family.value,
             provider,
-            f"{','.join(m.value for m in spec.modalities.input)} → {','.join(m.value for m in spec.modalities.output)}",
+            _modalities(spec),
             f"{spec.context_window:,}",
             f"{spec.price.input:g}",
             f"{spec.price.output:g}",
@@ -65,6 +77,12 @@ def models(config: ConfigOption = None) -> None:
         for name, router in cfg.routers.items():
             routers.add_row(name, router.kind, router.description)
         console.print(routers)
+
+
+def _modalities(spec: ModelSpec) -> str:
+    ins = ",".join(m.value for m in spec.modalities.input)
+    outs = ",".join(m.value for m in spec.modalities.output)
+    return f"{ins} → {outs}"
 
 
 def register(app: typer.Typer) -> None:

@@ -81,7 +81,9 @@ def _body(req: DemoRequest, model: str) -> dict[str, Any]:
 
 def demo(
     config: ConfigOption = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Router or model to send requests to.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Router or model to send requests to.")
+    ] = None,
     embed_model: Annotated[
         str, typer.Option("--embed-model", help="Model for the embedding request.")
     ] = "minilm-local",
@@ -117,7 +119,10 @@ def demo(
         table = Table(title=f"requests routed by '{target}'", show_lines=False)
         for col in ("request", "route", "model", "family", "backend", "ms", "cost $"):
             table.add_column(
-                col, no_wrap=True, min_width=len(col) + 1, justify="right" if col in ("ms", "cost $") else "left"
+                col,
+                no_wrap=True,
+                min_width=len(col) + 1,
+                justify="right" if col in ("ms", "cost $") else "left",
             )
         table.add_column("answer", overflow="ellipsis", no_wrap=True, max_width=44)
         with console.status("sending requests…"):
@@ -140,7 +145,7 @@ def _wait_ready(client: Any, server: Any) -> None:
             try:
                 if client.get("/healthz").status_code == 200:
                     return
-            except Exception:  # noqa: BLE001 - still starting
+            except Exception:  # still starting
                 pass
         time.sleep(0.05)
     fail("the gateway did not start within 60 s")

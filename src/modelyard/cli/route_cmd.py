@@ -32,22 +32,46 @@ def route(
     text: Annotated[str, typer.Argument(help="The user message to route.", show_default=False)],
     config: ConfigOption = None,
     router: Annotated[
-        str | None, typer.Option("--router", "-r", help="Router or model to start from (default: gateway.default_model).")
+        str | None,
+        typer.Option(
+            "--router", "-r", help="Router or model to start from (default: gateway.default_model)."
+        ),
     ] = None,
     image: Annotated[
         list[Path] | None, typer.Option("--image", "-i", help="Attach an image file (repeatable).")
     ] = None,
-    explain: Annotated[bool, typer.Option("--explain", "-e", help="Print the path, reasons, profile and candidates.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", "-e", help="Print the path, reasons, profile and candidates.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Decision as JSON.")] = False,
-    call: Annotated[bool, typer.Option("--call", help="Also call the chosen model and print its answer.")] = False,
+    call: Annotated[
+        bool, typer.Option("--call", help="Also call the chosen model and print its answer.")
+    ] = False,
     system: Annotated[str | None, typer.Option("--system", help="A system message.")] = None,
-    wants_action: Annotated[bool | None, typer.Option("--wants-action/--no-action", help="Hint: the user wants something done.")] = None,
-    pixel_mask: Annotated[bool | None, typer.Option("--pixel-mask", help="Hint: a pixel mask is needed.")] = None,
-    generate_image: Annotated[bool | None, typer.Option("--generate-image", help="Hint: the user wants an image generated.")] = None,
-    privacy: Annotated[str | None, typer.Option("--privacy", help="Hint: most exposed privacy tier allowed (device, private, third_party).")] = None,
-    consent: Annotated[bool | None, typer.Option("--consent/--no-consent", help="Hint: user consents to third-party models.")] = None,
-    latency_budget_ms: Annotated[float | None, typer.Option("--latency-budget-ms", help="Hint: total latency budget.")] = None,
-    max_cost_usd: Annotated[float | None, typer.Option("--max-cost-usd", help="Hint: cost cap for this request.")] = None,
+    wants_action: Annotated[
+        bool | None, typer.Option("--wants-action/--no-action", help="Hint: the user wants something done.")
+    ] = None,
+    pixel_mask: Annotated[
+        bool | None, typer.Option("--pixel-mask", help="Hint: a pixel mask is needed.")
+    ] = None,
+    generate_image: Annotated[
+        bool | None, typer.Option("--generate-image", help="Hint: the user wants an image generated.")
+    ] = None,
+    privacy: Annotated[
+        str | None,
+        typer.Option(
+            "--privacy", help="Hint: most exposed privacy tier allowed (device, private, third_party)."
+        ),
+    ] = None,
+    consent: Annotated[
+        bool | None, typer.Option("--consent/--no-consent", help="Hint: user consents to third-party models.")
+    ] = None,
+    latency_budget_ms: Annotated[
+        float | None, typer.Option("--latency-budget-ms", help="Hint: total latency budget.")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option("--max-cost-usd", help="Hint: cost cap for this request.")
+    ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Hint: tenant id.")] = None,
 ) -> None:
     """Decide which model answers TEXT, and say why — without calling it unless --call.
