@@ -33,7 +33,7 @@ def _read_prompts(path: Path) -> list[str]:
 def calibrate(
     router: Annotated[
         str, typer.Option("--router", "-r", help="Threshold-router artefact (path or shipped name).")
-    ] = "mmlu-minilm-knn",
+    ] = "mmlu-minilm-logreg",
     strong_share: Annotated[
         float, typer.Option(help="Target share of requests sent to the strong model (0..1).")
     ] = 0.5,

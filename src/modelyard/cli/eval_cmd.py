@@ -92,14 +92,23 @@ def eval_command(
     ] = 1000,
     random_seeds: Annotated[int, typer.Option(help="Seeds for the random-routing band.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap.")] = 0,
+    strong: Annotated[str, typer.Option(help="Strong model column.")] = "gpt-4-1106-preview",
+    weak: Annotated[str, typer.Option(help="Weak model column.")] = "mistralai/Mixtral-8x7B-Instruct-v0.1",
 ) -> None:
     """Sweep each router's threshold; print APGR, CPT(20/50/80%), AIQ against random, oracle and
     always-weak/strong; write eval_<dataset>.json and eval_<dataset>.png."""
     from modelyard.eval.runner import EvalRequest, run_eval
 
-    refs = list(router or ["mmlu-minilm-knn"])
+    refs = list(router or ["mmlu-minilm-logreg"])
     request = EvalRequest(
-        dataset=dataset, routers=refs, split=split, bootstrap=bootstrap, random_seeds=random_seeds, seed=seed
+        dataset=dataset,
+        routers=refs,
+        split=split,
+        strong=strong,
+        weak=weak,
+        bootstrap=bootstrap,
+        random_seeds=random_seeds,
+        seed=seed,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:

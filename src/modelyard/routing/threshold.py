@@ -129,7 +129,7 @@ class ThresholdScorer:
 
 
 class ThresholdSpec(RouterSpec):
-    """YAML: ``{kind: threshold, strong: gpt-4o, weak: slm, artefact: mmlu-minilm-knn,
+    """YAML: ``{kind: threshold, strong: gpt-4o, weak: slm, artefact: mmlu-minilm-logreg,
     strong_share: 0.3}``."""
 
     kind: Literal["threshold"] = "threshold"
