@@ -90,7 +90,7 @@ def calibrate(
     console.print(table)
     console.print(
         f"YAML: {{kind: threshold, artefact: {router}, threshold: {threshold:.6f}, "
-        "strong: <model>, weak: <model>}}"
+        "strong: <model>, weak: <model>}"
     )
 
 
