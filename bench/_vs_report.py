@@ -195,9 +195,12 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         for goal, met in comparison["goals"].items():
             console.print(f"  goal {goal}: {'[green]met[/]' if met else '[red]missed[/]'}")
     m = result["machine"]
+    dirty = m.get("modelyard_uncommitted_src_files", 0)
     console.print(
         f"{m['cpus']} × {m['cpu_model']}, Python {m['python']}, LiteLLM {m.get('litellm_version', '—')}, "
-        f"modelyard {m['modelyard_commit']}; load average {m['load_average_before'][0]:.1f} before, "
+        f"modelyard {m['modelyard_commit']}{f' + {dirty} uncommitted src files' if dirty else ''}, "
+        f"pass-through client {result['settings']['passthrough_client']}; "
+        f"load average {m['load_average_before'][0]:.1f} before, "
         f"{m['load_average_after'][0]:.1f} after. 'cores busy: ours' = load generator + gateway + upstream "
         f"during the runs; 'others' = everything else on the machine (idle gateways, other users)."
     )

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,21 +108,44 @@ model_list:
 # --- the bare pass-through (the practical floor) -------------------------------------------------
 
 
-def serve_passthrough(port: int, upstream: str) -> None:
+Post = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+async def _pooled_client(kind: str, url: str) -> tuple[Post, Callable[[], Awaitable[None]]]:
+    """A keep-alive pool of the given kind, as ``post(body) -> (status, body)`` and ``close()``."""
+    headers = {"content-type": "application/json", "authorization": f"Bearer {DUMMY_KEY}"}
+    if kind == "aiohttp":
+        import aiohttp
+
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+
+        async def post_aiohttp(data: bytes) -> tuple[int, bytes]:
+            async with session.post(url, data=data, headers=headers) as reply:
+                return reply.status, await reply.read()
+
+        return post_aiohttp, session.close
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    client = httpx.AsyncClient(limits=limits, timeout=60.0)
+
+    async def post_httpx(data: bytes) -> tuple[int, bytes]:
+        reply = await client.post(url, content=data, headers=headers)
+        return reply.status_code, reply.content
+
+    return post_httpx, client.aclose
+
+
+def serve_passthrough(port: int, upstream: str, client: str) -> None:
     """Receive, parse JSON, forward with one pooled keep-alive client, return. Nothing else."""
     import uvicorn
 
-    target = f"{upstream}/v1/chat/completions"
-    headers = {"content-type": "application/json", "authorization": f"Bearer {DUMMY_KEY}"}
-    pool: list[httpx.AsyncClient] = []
+    pool: list[tuple[Post, Callable[[], Awaitable[None]]]] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] == "lifespan.startup":
-                limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-                pool.append(httpx.AsyncClient(limits=limits, timeout=60.0))
+                pool.append(await _pooled_client(client, f"{upstream}/v1/chat/completions"))
                 await send({"type": "lifespan.startup.complete"})
-            await pool[0].aclose()
+            await pool[0][1]()
             await send({"type": "lifespan.shutdown.complete"})
             return
         body, more = b"", True
@@ -130,10 +154,10 @@ def serve_passthrough(port: int, upstream: str) -> None:
             body, more = body + message.get("body", b""), message.get("more_body", False)
         payload = json.loads(body)
         payload["model"] = UPSTREAM_MODEL
-        reply = await pool[0].post(target, content=json.dumps(payload).encode(), headers=headers)
-        out = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(reply.content))]
-        await send({"type": "http.response.start", "status": reply.status_code, "headers": out})
-        await send({"type": "http.response.body", "body": reply.content})
+        status, answer = await pool[0][0](json.dumps(payload).encode())
+        out = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": answer})
 
     uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning")
 
@@ -216,7 +240,7 @@ def litellm_env(workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def fleet(workdir: Path, venv: Path, names: list[str]) -> Iterator[dict[str, Target]]:
+def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[dict[str, Target]]:
     """Start the upstream and the gateways, each its own process; stop them (by pid) on exit."""
     bin_dir = Path(sys.executable).parent
     up_port = free_port()
@@ -244,7 +268,10 @@ def fleet(workdir: Path, venv: Path, names: list[str]) -> Iterator[dict[str, Tar
         if "passthrough" in names:
             script = str(Path(__file__).resolve())
             port = str(ports["passthrough"])
-            commands["passthrough"] = ([sys.executable, script, "--serve-passthrough", port, upstream], None)
+            commands["passthrough"] = (
+                [sys.executable, script, "--serve-passthrough", port, upstream, client],
+                None,
+            )
         if "modelyard" in names:
             cfg = workdir / "modelyard.yaml"
             records = workdir / "records.jsonl"
@@ -338,21 +365,22 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True)
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "modelyard_commit": commit.stdout.strip(),
+        "modelyard_uncommitted_src_files": len(dirty.stdout.splitlines()),
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--serve-passthrough":
-        serve_passthrough(int(sys.argv[2]), sys.argv[3])
+    if argv is None and len(sys.argv) == 5 and sys.argv[1] == "--serve-passthrough":
+        serve_passthrough(int(sys.argv[2]), sys.argv[3], sys.argv[4])
         return
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
@@ -365,6 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="max seconds per measured run")
     parser.add_argument("--rounds", type=int, default=3, help="runs per target per level, order rotating")
     parser.add_argument("--targets", default="passthrough,modelyard,litellm", help="gateways to compare")
+    parser.add_argument(
+        "--passthrough-client",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp" if importlib.util.find_spec("aiohttp") else "httpx",
+        help="the pass-through's pooled client (default: aiohttp when installed, the cheaper of the two)",
+    )
     parser.add_argument("--litellm-version", default=LITELLM_VERSION)
     parser.add_argument("--venv", type=Path, default=ROOT / ".cache" / "bench-litellm-venv")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "vs_litellm.json")
@@ -381,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     info["load_average_before"] = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="modelyard-vs-litellm-") as tmp,
-        fleet(Path(tmp), args.venv, names) as targets,
+        fleet(Path(tmp), args.venv, names, args.passthrough_client) as targets,
     ):
         print(
             f"measuring {', '.join(targets)} at concurrency {levels}, {args.rounds} round(s) each", flush=True
