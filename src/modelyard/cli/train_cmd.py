@@ -17,10 +17,12 @@ __all__ = ["print_metrics", "register"]
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", help='Labelled JSONL: one {"text", "label"} per line.')],
     out: Annotated[
         Path, typer.Option("--out", help="Where to write the router: a directory, or a file ending .npz.")
     ],
+    data: Annotated[
+        Path | None, typer.Option("--data", help='Labelled JSONL: one {"text", "label"} per line.')
+    ] = None,
     test: Annotated[
         Path | None,
         typer.Option("--test", help="Held-out JSONL. Default: hold out 20% of --data by source group."),
@@ -29,6 +31,15 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for CV folds and the MLP.")] = 0,
     cache_dir: Annotated[
         Path | None, typer.Option(help="Embedding cache. Default: ~/.cache/modelyard/embeddings.")
+    ] = None,
+    from_logs: Annotated[
+        str | None,
+        typer.Option("--from-logs", help="Train on telemetry records (SQLite/JSONL file or postgres:ENV)."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="With --from-logs: records since 7d, 24h, ….")] = None,
+    force: Annotated[bool, typer.Option(help="With --from-logs: replace --out even if worse.")] = False,
+    baseline: Annotated[
+        Path | None, typer.Option(help="With --from-logs: the live router's training JSONL, for drift.")
     ] = None,
 ) -> None:
     """Train a classifier router: MiniLM embeddings plus a small head.
@@ -45,6 +56,13 @@ def train(
     from modelyard.routing.classifier.train import CANDIDATES, load_labeled, split_holdout, train_router
     from modelyard.routing.embedding_cache import EmbeddingCache
 
+    if from_logs is not None:  # telemetry records → labels → retrain; keeps the live router if worse
+        from modelyard.cli.retrain_logs import train_from_logs
+
+        train_from_logs(from_logs, out, since=since, force=force, baseline=baseline)
+        return
+    if data is None:
+        fail("give --data FILE (labelled JSONL) or --from-logs DB")
     if head not in ("auto", "linear", "mlp"):
         fail(f"--head must be auto, linear or mlp, not {head!r}")
     candidates = [c for c in CANDIDATES if head in ("auto", c.kind)]

@@ -24,7 +24,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def route_of(r: Record) -> str:
-    return " → ".join(r.route) if r.route else (r.router or "direct")
+    return " → ".join(r.route) if r.route else (r.router or ("direct" if r.model else "(refused)"))
 
 
 @dataclass

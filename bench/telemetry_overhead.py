@@ -1,0 +1,172 @@
+"""Request-path overhead of telemetry: engine requests/s with telemetry on vs off.
+
+SIMULATED models with zero latency, so the engine's own work is all there is
+to measure and telemetry's share is as large as it can ever be. Rounds
+alternate off / on to spread machine noise evenly; the table shows the median
+of the rounds and the ratio on / off (1.00 = no overhead).
+
+    .venv/bin/python bench/telemetry_overhead.py                 # the table
+    .venv/bin/python bench/telemetry_overhead.py --fill out.db   # also keep a varied workload's records
+
+``--fill`` runs a mixed workload (plain, cascade, council, fallbacks, budget
+refusals, feedback) with simulated latencies and writes its records to a
+SQLite file for ``modelyard report --db out.db``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from modelyard.config import parse_config
+from modelyard.engine import Engine
+from modelyard.errors import ModelyardError
+from modelyard.telemetry import Feedback
+from modelyard.types import ChatRequest, RoutingHints
+
+MODELS = """
+version: 1
+models:
+  tiny:   {family: slm, provider: sim, price: {input: 0.05, output: 0.1}, latency_p50_ms: 30,
+           options: {latency_ms: %(tiny)s, jitter: %(jitter)s, output_tokens: 40, seed: 1}}
+  terse:  {family: slm, provider: sim, price: {input: 0.08, output: 0.15}, latency_p50_ms: 20,
+           options: {latency_ms: %(tiny)s, jitter: %(jitter)s, text: "ok", label: false, seed: 2}}
+  enc:    {family: mlm, provider: sim, price: {input: 0.01}, latency_p50_ms: 10,
+           options: {latency_ms: %(tiny)s, jitter: %(jitter)s, output_tokens: 2, seed: 3}}
+  mixer:  {family: moe, provider: sim, price: {input: 0.5, output: 1.5}, latency_p50_ms: 200,
+           options: {latency_ms: %(mid)s, jitter: %(jitter)s, output_tokens: 120, seed: 4}}
+  big:    {family: llm, provider: sim, price: {input: 3, output: 15}, latency_p50_ms: 900,
+           options: {latency_ms: %(big)s, jitter: %(jitter)s, output_tokens: 300, seed: 5}}
+  flaky:  {family: slm, provider: sim, price: {input: 0.05, output: 0.1}, latency_p50_ms: 30,
+           options: {latency_ms: %(tiny)s, failure_rate: 0.3, seed: 6}}
+  eyes:   {family: vlm, provider: sim, price: {input: 1, output: 3}, latency_p50_ms: 400,
+           modalities: {input: [text, image], output: [text]},
+           options: {latency_ms: %(mid)s, jitter: %(jitter)s, output_tokens: 80, seed: 7}}
+routers:
+  default: {kind: fixed, target: tiny}
+  classify: {kind: fixed, target: enc}
+  vision: {kind: fixed, target: eyes}
+  cheap-first:
+    kind: cascade
+    judge: {kind: heuristic, min_chars: 40}
+    gate: 0.7
+    steps: [terse, mixer, big]
+  panel: {kind: council, strategy: majority, members: [tiny, terse, mixer]}
+  deep: {kind: fixed, target: big}
+  shaky: {kind: fixed, target: flaky}
+resilience:
+  fallbacks: {flaky: [mixer]}
+  budgets: {tenants: {trial: {daily_usd: 0.0}}}
+"""
+
+ZERO = {"tiny": 0, "mid": 0, "big": 0, "jitter": 0}
+REAL = {"tiny": 15, "mid": 120, "big": 600, "jitter": 0.5}
+
+
+def engine(telemetry: str, latencies: dict[str, float]) -> Engine:
+    return Engine(parse_config(MODELS % latencies + telemetry, source="bench.yaml"))
+
+
+async def rate(e: Engine, n: int, model: str) -> float:
+    request = ChatRequest.from_text("How long does a quokka live?", model=model)
+    started = time.perf_counter()
+    for _ in range(n):
+        await e.chat(request)
+    return n / (time.perf_counter() - started)
+
+
+async def overhead(n: int, rounds: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
+    variants = {
+        "off": "telemetry: {enabled: false}\n",
+        "metrics only": "telemetry: {}\n",
+        "metrics + sqlite": f"telemetry: {{sinks: [{{kind: sqlite, path: '{tmp / 'b.db'}'}}]}}\n",
+        "metrics + sqlite + spans": (
+            f"telemetry: {{sinks: [{{kind: sqlite, path: '{tmp / 'c.db'}'}}], "
+            "tracing: {enabled: true, exporter: memory}}\n"
+        ),
+    }
+    print(f"{n} sequential requests per round, {rounds} rounds, SIMULATED zero-latency models\n")
+    print(f"{'route':<12} {'telemetry':<26} {'req/s (median)':>15} {'ratio on/off':>13}")
+    for model in ("default", "cheap-first"):
+        engines = {name: engine(t, ZERO) for name, t in variants.items()}
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        for e in engines.values():  # warm up
+            await rate(e, 50, model)
+        for _ in range(rounds):
+            for name, e in engines.items():
+                results[name].append(await rate(e, n, model))
+                if e.telemetry is not None and e.telemetry.spans is not None and e.telemetry.spans.memory:
+                    e.telemetry.spans.memory.clear()
+        base = statistics.median(results["off"])
+        for name in variants:
+            med = statistics.median(results[name])
+            print(f"{model:<12} {name:<26} {med:>15.0f} {med / base:>13.2f}")
+        for e in engines.values():
+            if e.telemetry is not None:
+                stats = [(s.sink.split("/")[-1], s.written, s.dropped) for s in e.telemetry.sink_stats()]
+                if stats:
+                    print(f"{'':<12} sink (written, dropped): {stats}")
+            await e.aclose()
+
+
+async def fill(db: Path, n: int, concurrency: int, seed: int) -> None:
+    """A varied workload with simulated latencies, written to ``db``."""
+    rng = random.Random(seed)
+    e = engine(f"telemetry: {{sinks: [{{kind: sqlite, path: '{db}'}}]}}\n", REAL)
+    mix = [("default", 50), ("classify", 18), ("cheap-first", 12), ("panel", 4), ("deep", 6), ("shaky", 6),
+           ("vision", 4)]  # fmt: skip
+    names = [m for m, w in mix for _ in range(w)]
+    tenants = ["acme", "globex", "initech", "trial"]
+    done: list[str] = []
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        model = rng.choice(names)
+        tenant = rng.choices(tenants, weights=[50, 30, 19, 1])[0]
+        hints = RoutingHints(tenant=tenant)
+        text = f"request {i}: " + " ".join(rng.choice(["quokka", "ledger", "refund", "shipping", "why"])
+                                           for _ in range(rng.randint(3, 40)))  # fmt: skip
+        async with sem:
+            try:
+                c = await e.chat(ChatRequest.from_text(text, model=model, hints=hints))
+                done.append(c.trace.request_id)
+            except ModelyardError:
+                pass
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    assert e.telemetry is not None
+    for rid in rng.sample(done, k=min(len(done), n // 10)):  # a tenth of the answers get feedback
+        score = round(rng.betavariate(5, 2), 2)
+        e.telemetry.feedback(Feedback(request_id=rid, time=time.time(), score=score))
+    e.telemetry.flush()
+    stats = e.telemetry.sink_stats()[0]
+    await e.aclose()
+    took = time.perf_counter() - started
+    print(f"filled {db}: {stats.written} items ({len(done)} answered of {n}) in {took:.1f}s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("-n", type=int, default=2000, help="requests per round")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--fill", type=Path, help="also write a varied workload's records to this SQLite file")
+    ap.add_argument("--fill-n", type=int, default=3000)
+    ap.add_argument("--skip-overhead", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_overhead:
+        asyncio.run(overhead(args.n, args.rounds))
+    if args.fill:
+        asyncio.run(fill(args.fill, args.fill_n, 32, 7))
+
+
+if __name__ == "__main__":
+    main()
