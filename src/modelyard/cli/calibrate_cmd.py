@@ -95,14 +95,17 @@ def calibrate(
 
 
 def train_threshold(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where artefacts and selection.json go.")] = Path(
-        "data/routers"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where artefacts and selection.json go (default: shipped)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every fit.")] = 0,
 ) -> None:
     """Train the MMLU score heads (logreg, kNN, MLP), choose by validation, save versioned artefacts."""
     from modelyard.encoders import MiniLMEncoder
-    from modelyard.eval.train import CANDIDATES, MAX_LENGTH, train_all
+    from modelyard.eval.train import CANDIDATES, MAX_LENGTH, default_out_dir, train_all
+
+    out = out or default_out_dir()
 
     with Progress(*_COLUMNS, console=console) as progress:
         embed_task = progress.add_task("embedding MMLU", total=None)

@@ -77,7 +77,7 @@ def eval_command(
         typer.Option(
             "--router",
             "-r",
-            help="Threshold-router artefact (path or name in data/routers/), "
+            help="Threshold-router artefact (path or name of a shipped one), "
             "or cascade:verifier[+artefact]. Repeatable.",
         ),
     ] = None,

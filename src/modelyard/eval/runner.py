@@ -3,7 +3,7 @@
 Router references understood by :func:`router_scores`:
 
 * a threshold-router artefact (a directory with ``router.json``, or the name of
-  one shipped in ``data/routers/``) - a pre-routing router;
+  one shipped in ``modelyard/routing/threshold_artefacts/``) - a pre-routing router;
 * ``cascade:verifier`` - weak model first, escalate by the math verifier;
 * ``cascade:verifier+<artefact>`` - the same, ties ordered by the artefact's score.
 """

@@ -217,7 +217,9 @@ def artefact_meta(head: Head, dataset: OutcomeDataset, *, encoder_id: str, seed:
 
 
 def default_out_dir() -> Path:
-    return Path("data/routers")
+    from modelyard.routing.threshold import BUILTIN_DIR
+
+    return BUILTIN_DIR
 
 
 def train_all(

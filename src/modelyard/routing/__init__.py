@@ -33,6 +33,7 @@ ROUTER_CLASSES: dict[str, str] = {
     "council": "modelyard.routing.council:CouncilRouter",
     "rules": "modelyard.routing.rules:RulesRouter",
     "profile": "modelyard.routing.profile:ProfileRouter",
+    "threshold": "modelyard.routing.threshold:ThresholdRouter",
 }
 
 

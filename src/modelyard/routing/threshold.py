@@ -15,12 +15,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import model_validator
 
-from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.config.routers.threshold import ThresholdSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.eval.scorers import Head, load_head, score
@@ -33,12 +32,11 @@ __all__ = [
     "ThresholdArtefact",
     "ThresholdRouter",
     "ThresholdScorer",
-    "ThresholdSpec",
 ]
 
 ARTEFACT_FORMAT = "modelyard-threshold-router/1"
 #: Artefacts shipped in the repository; a spec may name one by directory name.
-BUILTIN_DIR = Path(__file__).resolve().parents[3] / "data" / "routers"
+BUILTIN_DIR = Path(__file__).resolve().parent / "threshold_artefacts"
 
 
 @dataclass
@@ -126,29 +124,6 @@ class ThresholdScorer:
             raise ValueError(f"strong share must be in [0, 1], got {share}")
         q = np.asarray(self.artefact.meta["calibration"]["quantiles"], dtype=np.float64)
         return float(np.interp(1.0 - share, np.linspace(0.0, 1.0, len(q)), q))
-
-
-class ThresholdSpec(RouterSpec):
-    """YAML: ``{kind: threshold, strong: gpt-4o, weak: slm, artefact: mmlu-minilm-logreg,
-    strong_share: 0.3}``."""
-
-    kind: Literal["threshold"] = "threshold"
-    strong: TargetRef
-    weak: TargetRef
-    artefact: str
-    threshold: float | None = None
-    strong_share: float | None = None
-
-    @model_validator(mode="after")
-    def _one_setting(self) -> ThresholdSpec:
-        if (self.threshold is None) == (self.strong_share is None):
-            raise ValueError("set exactly one of 'threshold' or 'strong_share'")
-        if self.strong_share is not None and not 0.0 <= self.strong_share <= 1.0:
-            raise ValueError("strong_share must be between 0 and 1")
-        return self
-
-    def references(self) -> list[tuple[str, Target]]:
-        return [("strong", Target.parse(self.strong)), ("weak", Target.parse(self.weak))]
 
 
 class ThresholdRouter(Router):

@@ -8,6 +8,7 @@ from modelyard.config.routers.council import CouncilSpec
 from modelyard.config.routers.fixed import FixedSpec
 from modelyard.config.routers.profile import ProfileSpec
 from modelyard.config.routers.rules import RulesSpec
+from modelyard.config.routers.threshold import ThresholdSpec
 
 __all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_router_spec"]
 
@@ -17,6 +18,7 @@ ROUTER_SPECS: dict[str, type[RouterSpec]] = {
     "council": CouncilSpec,
     "rules": RulesSpec,
     "profile": ProfileSpec,
+    "threshold": ThresholdSpec,
 }
 
 
