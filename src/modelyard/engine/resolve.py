@@ -21,7 +21,7 @@ async def resolve(
     registry = ctx.registry
     if name in registry:
         spec = registry.get(name)
-        decision = Decision(
+        direct = Decision(
             target=Target(kind="model", name=name),
             router="direct",
             reason=f"request named model {name!r}",
@@ -30,7 +30,7 @@ async def resolve(
             family=spec.family,
             confidence=1.0,
         )
-        return decision, None
+        return direct, None
     if name in _FAMILIES:
         start = Decision(
             target=Target(kind="family", name=name), router="direct", reason=f"request named family {name!r}"
