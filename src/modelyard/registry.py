@@ -18,7 +18,7 @@ from modelyard.config.models import ModelSpec
 from modelyard.errors import NoModelFitsError, UnknownModelError
 from modelyard.types import Candidate, ChatRequest, Family, PrivacyTier, Usage
 
-__all__ = ["Availability", "Registry", "Selection", "Strategy", "AlwaysAvailable"]
+__all__ = ["AlwaysAvailable", "Availability", "Registry", "Selection", "Strategy"]
 
 Strategy = Literal["cheapest", "fastest", "weighted"]
 

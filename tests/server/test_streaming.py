@@ -32,7 +32,7 @@ class FlakyStream(SimProvider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         yield StreamChunk(text="partial ")
         yield StreamChunk(text="answer")

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-__all__ = ["format_loc", "reason_for", "first_error"]
+__all__ = ["first_error", "format_loc", "reason_for"]
 
 
 def format_loc(loc: Sequence[int | str]) -> str:

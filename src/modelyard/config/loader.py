@@ -70,7 +70,7 @@ def load_default_config(*, env: Mapping[str, str] | None = None) -> Config:
 def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None) -> Config:
     """Validate YAML text; ``source`` names it in errors."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"

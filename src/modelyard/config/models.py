@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelyard.types import Family, Modality, PrivacyTier, Usage
 
-__all__ = ["ModelSpec", "Modalities", "Price", "PROVIDER_KINDS"]
+__all__ = ["PROVIDER_KINDS", "Modalities", "ModelSpec", "Price"]
 
 #: Provider kinds the registry knows; each is one module under ``modelyard.providers``.
 PROVIDER_KINDS = ("openai", "anthropic", "gemini", "llama-cpp", "onnx-embed", "sim")

@@ -63,7 +63,7 @@ class TextListener(Protocol):
 class Completion:
     """A finished chat request: the answer, the decision and the trace."""
 
-    __slots__ = ("response", "decision", "trace")
+    __slots__ = ("decision", "response", "trace")
 
     def __init__(self, response: ChatResponse, decision: Decision, trace: RequestTrace) -> None:
         self.response = response

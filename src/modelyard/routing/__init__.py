@@ -8,8 +8,8 @@ from modelyard.config.routers import RouterSpec
 from modelyard.errors import ConfigError
 from modelyard.routing.base import (
     BuildContext,
-    Execution,
     ExecutingRouter,
+    Execution,
     ModelCaller,
     RouteContext,
     Router,

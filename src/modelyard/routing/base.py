@@ -19,8 +19,8 @@ from modelyard.types import ChatRequest, ChatResponse, Deadline, Decision, Famil
 
 __all__ = [
     "BuildContext",
-    "Execution",
     "ExecutingRouter",
+    "Execution",
     "ModelCaller",
     "RouteContext",
     "Router",

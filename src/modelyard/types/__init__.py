@@ -13,7 +13,6 @@ from modelyard.types.request import (
     RoutingHints,
     TextPart,
 )
-from modelyard.types.trace import Attempt, RequestTrace, TraceEvent
 from modelyard.types.response import (
     ChatResponse,
     EmbeddingResponse,
@@ -22,11 +21,10 @@ from modelyard.types.response import (
     Usage,
     new_id,
 )
+from modelyard.types.trace import Attempt, RequestTrace, TraceEvent
 
 __all__ = [
     "Attempt",
-    "RequestTrace",
-    "TraceEvent",
     "Candidate",
     "ChatRequest",
     "ChatResponse",
@@ -42,11 +40,13 @@ __all__ = [
     "Message",
     "Modality",
     "PrivacyTier",
+    "RequestTrace",
     "RoutingHints",
     "StreamChunk",
     "Target",
     "TaskProfile",
     "TextPart",
+    "TraceEvent",
     "Usage",
     "new_id",
 ]

@@ -90,7 +90,7 @@ class StateBackend(ABC):
     async def read_json(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         """The records at ``keys`` (None where absent)."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+    async def aclose(self) -> None:
         """Release connections."""
 
     def __repr__(self) -> str:
