@@ -23,7 +23,7 @@ async def upstream() -> AsyncIterator[LoopbackUpstream]:
 async def provider_ctx() -> AsyncIterator[ProviderContext]:
     client = http_client()
     yield ProviderContext(http=client, env={KEY_ENV: SECRET})
-    await client.aclose()
+    await client.close()
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import ssl
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
 from modelyard.providers import Provider
+from modelyard.providers.http import new_session
 from modelyard.testing import LoopbackUpstream
 
 #: The fake key the upstream demands; tests assert it never leaks.
@@ -24,12 +23,6 @@ def base_url(kind: str, upstream: LoopbackUpstream) -> str:
     return upstream.url + "/v1" if kind == "openai" else upstream.url
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def http_client() -> httpx.AsyncClient:
-    """Like ProviderContext's own client, but sharing one SSL context across tests
-    (building one loads the CA bundle, ~50 ms, which would dominate these tests)."""
-    return httpx.AsyncClient(verify=_ssl_context(), timeout=httpx.Timeout(60.0, connect=10.0))
+def http_client() -> aiohttp.ClientSession:
+    """A client of the tests' own, like ProviderContext's (call in a running loop; close it)."""
+    return new_session()

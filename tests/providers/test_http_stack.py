@@ -18,7 +18,7 @@ from modelyard.errors import (
     UpstreamServerError,
 )
 from modelyard.providers.http import error_class, excerpt, retry_after, upstream_message
-from modelyard.providers.sse import SSEDecoder, SSEEvent
+from modelyard.providers.sse import LineSplitter, SSEDecoder, SSEEvent
 
 
 def decode(lines: list[str]) -> list[SSEEvent]:
@@ -43,6 +43,21 @@ def test_sse_crlf_lines_and_blank_events() -> None:
     # a blank line with no data dispatches nothing; an unterminated last event is flushed
     assert [e.data for e in events] == ['{"a": 1}', " two spaces"]
     assert events[0].event == "message"
+
+
+def split(chunks: list[bytes]) -> list[str]:
+    splitter = LineSplitter()
+    return [line for chunk in chunks for line in splitter.feed(chunk)] + splitter.flush()
+
+
+def test_lines_end_at_lf_crlf_or_cr_across_chunk_boundaries() -> None:
+    stream = "data: a\r\n\r\ndata: b\rdata: c\n\ndata: é\u2028x".encode()  # U+2028 is not a line end
+    expected = ["data: a", "", "data: b", "data: c", "", "data: é\u2028x"]
+    assert split([stream]) == expected
+    for cut in range(1, len(stream)):  # every split point, CRLF and UTF-8 sequences included
+        assert split([stream[:cut], stream[cut:]]) == expected, cut
+    assert split([b"a\r", b"\n", b"\nb"]) == ["a", "", "b"]  # CR then LF in the next chunk is one line end
+    assert split([b"a\r", b"\r", b"b\n"]) == ["a", "", "b"]
 
 
 def test_sse_unknown_fields_are_ignored() -> None:

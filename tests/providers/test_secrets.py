@@ -37,7 +37,7 @@ async def providers(upstream: LoopbackUpstream) -> AsyncIterator[dict[str, Provi
     client = http_client()
     ctx = ProviderContext(http=client, env={"MY_PROVIDER_KEY": SECRET})
     yield {kind: create_provider(config.models[f"m-{kind}"], ctx) for kind in KINDS}
-    await client.aclose()
+    await client.close()
 
 
 async def _errors(provider: Provider, upstream: LoopbackUpstream) -> list[ProviderError]:
@@ -94,7 +94,7 @@ async def test_wrong_key_echoed_by_upstream_is_scrubbed(upstream: LoopbackUpstre
         provider = create_provider(spec, ProviderContext(http=client, env={"K": SECRET}))
         with pytest.raises(ProviderError) as info:
             await provider.chat(REQUEST, timeout=5)
-        await client.aclose()
+        await client.close()
     assert "Incorrect API key provided: [redacted]" in str(info.value)
     assert SECRET not in str(info.value)
 

@@ -9,6 +9,7 @@ the model's ``max_output_tokens`` or 1024.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -193,44 +194,47 @@ class AnthropicProvider(HTTPProvider):
         tools: dict[int, dict[str, Any]] = {}
         finished = False
         body = self.build_body(request, stream=True)
-        async for event in self.stream_events("/v1/messages", body, timeout=timeout):
-            data = self.decode(event.data)
-            kind = data.get("type") if isinstance(data, dict) else None
-            if kind == "content_block_delta":
-                delta = data.get("delta") or {}
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield StreamChunk(text=delta["text"])
-                elif delta.get("type") == "input_json_delta" and data.get("index") in tools:
-                    tools[data["index"]]["json"] += delta.get("partial_json", "")
-            elif kind == "content_block_start":
-                block = data.get("content_block") or {}
-                if block.get("type") == "text" and block.get("text"):
-                    yield StreamChunk(text=block["text"])
-                elif block.get("type") == "tool_use":
-                    tools[data.get("index", len(tools))] = {
-                        "id": block.get("id"),
-                        "name": block.get("name"),
-                        "json": "",
-                    }
-            elif kind == "content_block_stop" and data.get("index") in tools:
-                call = tools[data["index"]]
-                n = list(tools).index(data["index"])
-                args = self.decode(call["json"] or "{}")  # re-encoded so both paths match
-                yield StreamChunk(tool_calls=[openai_tool_call(n, call["id"], call["name"], args)])
-            elif kind == "message_start":
-                usage = _usage((data.get("message") or {}).get("usage"), usage)
-            elif kind == "message_delta":
-                usage = _usage(data.get("usage"), usage)
-                if (data.get("delta") or {}).get("stop_reason"):
-                    finish = self._finish_reason(data["delta"]["stop_reason"])
-            elif kind == "message_stop":
-                finished = True
-                break
-            elif kind == "error":
-                status = _ERROR_STATUS.get(str((data.get("error") or {}).get("type")), 500)
-                raise self.status_error(status, {}, event.data.encode())
-            elif kind is None:
-                raise self.malformed("stream event without a type")
+        # Closed here, not by the garbage collector, so its connection is back in the pool
+        # before the last chunk goes out.
+        async with aclosing(self.stream_events("/v1/messages", body, timeout=timeout)) as events:
+            async for event in events:
+                data = self.decode(event.data)
+                kind = data.get("type") if isinstance(data, dict) else None
+                if kind == "content_block_delta":
+                    delta = data.get("delta") or {}
+                    if delta.get("type") == "text_delta" and delta.get("text"):
+                        yield StreamChunk(text=delta["text"])
+                    elif delta.get("type") == "input_json_delta" and data.get("index") in tools:
+                        tools[data["index"]]["json"] += delta.get("partial_json", "")
+                elif kind == "content_block_start":
+                    block = data.get("content_block") or {}
+                    if block.get("type") == "text" and block.get("text"):
+                        yield StreamChunk(text=block["text"])
+                    elif block.get("type") == "tool_use":
+                        tools[data.get("index", len(tools))] = {
+                            "id": block.get("id"),
+                            "name": block.get("name"),
+                            "json": "",
+                        }
+                elif kind == "content_block_stop" and data.get("index") in tools:
+                    call = tools[data["index"]]
+                    n = list(tools).index(data["index"])
+                    args = self.decode(call["json"] or "{}")  # re-encoded so both paths match
+                    yield StreamChunk(tool_calls=[openai_tool_call(n, call["id"], call["name"], args)])
+                elif kind == "message_start":
+                    usage = _usage((data.get("message") or {}).get("usage"), usage)
+                elif kind == "message_delta":
+                    usage = _usage(data.get("usage"), usage)
+                    if (data.get("delta") or {}).get("stop_reason"):
+                        finish = self._finish_reason(data["delta"]["stop_reason"])
+                elif kind == "message_stop":
+                    finished = True
+                    break
+                elif kind == "error":
+                    status = _ERROR_STATUS.get(str((data.get("error") or {}).get("type")), 500)
+                    raise self.status_error(status, {}, event.data.encode())
+                elif kind is None:
+                    raise self.malformed("stream event without a type")
         if not finished:
             raise self.error(
                 ConnectionFailedError, f"{self.kind} upstream for {self.spec.name!r} ended the stream early"

@@ -8,12 +8,13 @@ and cost. Resilience and telemetry wrap it from outside.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar, TypeVar
 
-import httpx
+import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from modelyard.config.errors_format import first_error
@@ -30,32 +31,37 @@ class ProviderContext:
     """What providers share: one pooled HTTP client and the environment.
 
     One context per engine (not per process), so tests and several engines
-    in one process never share hidden state.
+    in one process never share hidden state. The client is an
+    ``aiohttp.ClientSession``, opened on first use inside the running event
+    loop (aiohttp binds a session to its loop); a context used from a new
+    loop opens a new one.
     """
 
     def __init__(
         self,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: aiohttp.ClientSession | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self._http = http
         self._owns_http = http is None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
         self.env: Mapping[str, str] = env if env is not None else os.environ
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(60.0, connect=10.0),
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-                follow_redirects=False,
-            )
+    def http(self) -> aiohttp.ClientSession:
+        if self._owns_http:
+            loop = asyncio.get_running_loop()
+            if self._http is None or self._http_loop is not loop:
+                from modelyard.providers.http import new_session  # http.py imports this module
+
+                self._http, self._http_loop = new_session(), loop
+        assert self._http is not None
         return self._http
 
     async def aclose(self) -> None:
         if self._http is not None and self._owns_http:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
     def __repr__(self) -> str:

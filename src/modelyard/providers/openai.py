@@ -8,6 +8,7 @@ OpenAI parameter the caller sent, and ask for usage in streams.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from modelyard.errors import ConnectionFailedError, ContentFilteredError, ProviderError
@@ -112,33 +113,36 @@ class OpenAIProvider(HTTPProvider):
         refusal = False
         text: list[str] = []
         done = False
-        async for event in self.stream_events("/chat/completions", body, timeout=timeout):
-            if event.is_done:
-                done = True
-                break
-            data = self.decode(event.data)
-            if not isinstance(data, dict):
-                raise self.malformed("stream event is not a JSON object")
-            if "error" in data:
-                raise self._stream_error(data, event.data)
-            if data.get("usage"):
-                usage = self._usage(data["usage"], request, "")
-            for choice in data.get("choices") or ():
-                if choice.get("index", 0) != 0:  # n > 1: only the first choice is the answer
-                    continue
-                delta = choice.get("delta") or {}
-                refusal = refusal or bool(delta.get("refusal"))
-                chunk = StreamChunk(
-                    text=delta.get("content") or "",
-                    tool_calls=delta.get("tool_calls") or None,
-                    logprobs=_logprobs(choice.get("logprobs")),
-                )
-                if chunk.text or chunk.tool_calls or chunk.logprobs:
-                    text.append(chunk.text)
-                    yield chunk
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                    self._check_filter(finish, refusal, "".join(text))
+        # Closed here, not by the garbage collector, so its connection is back in the pool
+        # before the last chunk goes out.
+        async with aclosing(self.stream_events("/chat/completions", body, timeout=timeout)) as events:
+            async for event in events:
+                if event.is_done:
+                    done = True
+                    break
+                data = self.decode(event.data)
+                if not isinstance(data, dict):
+                    raise self.malformed("stream event is not a JSON object")
+                if "error" in data:
+                    raise self._stream_error(data, event.data)
+                if data.get("usage"):
+                    usage = self._usage(data["usage"], request, "")
+                for choice in data.get("choices") or ():
+                    if choice.get("index", 0) != 0:  # n > 1: only the first choice is the answer
+                        continue
+                    delta = choice.get("delta") or {}
+                    refusal = refusal or bool(delta.get("refusal"))
+                    chunk = StreamChunk(
+                        text=delta.get("content") or "",
+                        tool_calls=delta.get("tool_calls") or None,
+                        logprobs=_logprobs(choice.get("logprobs")),
+                    )
+                    if chunk.text or chunk.tool_calls or chunk.logprobs:
+                        text.append(chunk.text)
+                        yield chunk
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                        self._check_filter(finish, refusal, "".join(text))
         if not done and finish is None:
             raise self.error(
                 ConnectionFailedError,

@@ -1,16 +1,17 @@
-"""A server-sent events decoder, fed one line at a time.
+"""A server-sent events decoder: bytes → lines (`LineSplitter`) → events (`SSEDecoder`).
 
-Follows the WHATWG event-stream rules that matter for model APIs: several
-``data:`` lines join with newlines, ``:`` lines are comments (keep-alives),
-one leading space after the colon is dropped, and a blank line ends an event.
-Line splitting (LF, CRLF or CR) is left to the caller's line iterator.
+Follows the WHATWG event-stream rules that matter for model APIs: lines end
+with LF, CRLF or CR (and nothing else: a U+2028 inside JSON data is not a
+line break), several ``data:`` lines join with newlines, ``:`` lines are
+comments (keep-alives), one leading space after the colon is dropped, and a
+blank line ends an event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+__all__ = ["LineSplitter", "SSEDecoder", "SSEEvent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,29 @@ class SSEDecoder:
         self._data = []
         self._event = None
         return event
+
+
+class LineSplitter:
+    """Split a byte stream into text lines at LF, CRLF or CR, whatever the chunk boundaries."""
+
+    __slots__ = ("_after_cr", "_pending")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._after_cr = False  # the last chunk ended in CR: a leading LF belongs to it
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The lines this chunk completes (without their line ends)."""
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        data = self._pending + chunk if self._pending else chunk
+        self._after_cr = data[-1:] == b"\r"
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, self._pending = data.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def flush(self) -> list[str]:
+        """The last line, when the stream ended without a line end."""
+        rest, self._pending = self._pending, b""
+        return [rest.decode("utf-8", "replace")] if rest else []
