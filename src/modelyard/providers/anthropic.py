@@ -148,7 +148,7 @@ class AnthropicProvider(HTTPProvider):
 
     # -- Anthropic → OpenAI ------------------------------------------------------
 
-    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
         data = await self.post_json("/v1/messages", self.build_body(request, stream=False), timeout=timeout)
         return self.finish(self.parse_response(data, request))
 
@@ -187,7 +187,7 @@ class AnthropicProvider(HTTPProvider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         usage = Usage(images=len(request.images))
         finish: str | None = None

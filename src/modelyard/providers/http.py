@@ -229,7 +229,7 @@ class HTTPProvider(Provider):
             proxy=self._proxy,
         )
 
-    async def post_json(self, path: str, body: Any, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    async def post_json(self, path: str, body: Any, *, timeout: float | None = None) -> Any:
         """POST ``body`` to ``base_url + path``; the decoded JSON answer or a `ProviderError`."""
         try:
             async with asyncio.timeout(timeout):
@@ -253,7 +253,7 @@ class HTTPProvider(Provider):
         path: str,
         body: Any,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncGenerator[SSEEvent, None]:
         """POST ``body`` and yield the server-sent events of the answer.
 

@@ -53,7 +53,7 @@ class OpenAIProvider(HTTPProvider):
 
     # -- chat --------------------------------------------------------------------
 
-    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
         body = self.build_body(request, stream=False)
         data = await self.post_json("/chat/completions", body, timeout=timeout)
         return self.finish(self.parse_response(data, request))
@@ -105,7 +105,7 @@ class OpenAIProvider(HTTPProvider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         body = self.build_body(request, stream=True)
         finish: str | None = None
@@ -164,7 +164,7 @@ class OpenAIProvider(HTTPProvider):
 
     # -- embeddings --------------------------------------------------------------
 
-    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:  # noqa: ASYNC109
+    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:
         body = {"model": self.spec.wire_model, "input": texts, "encoding_format": "float"}
         data = await self.post_json("/embeddings", body, timeout=timeout)
         try:
