@@ -25,9 +25,7 @@ COLOURS = {"direct": "#888888", "passthrough": "#2a9d8f", "modelyard": "#e76f51"
 def quantile(values: list[float], q: float) -> float:
     """Nearest-rank quantile (the value below which a share ``q`` of samples lie)."""
     ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] if ordered else float("nan")
-    )
+    return ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))] if ordered else float("nan")
 
 
 def _cell(runs: list[dict[str, Any]], target: str, cpus: int) -> dict[str, Any]:
@@ -94,9 +92,7 @@ def summarise(runs: list[dict[str, Any]], levels: list[int]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in targets:
         sustained = [
-            (cells[f"{c}/{name}"]["rps"], c)
-            for c in levels
-            if cells[f"{c}/{name}"]["error_rate"] < MAX_ERROR_RATE
+            (cells[f"{c}/{name}"]["rps"], c) for c in levels if cells[f"{c}/{name}"]["error_rate"] < MAX_ERROR_RATE
         ]
         best = max(sustained, default=(0.0, None))
         low = cells[f"{levels[0]}/{name}"]
@@ -124,9 +120,7 @@ def _compare(summary: dict[str, Any], cells: dict[str, Any], levels: list[int]) 
     my, lite = summary["modelyard"], summary["litellm"]
     out: dict[str, Any] = {
         "litellm_over_modelyard_added_p50": {
-            str(c): _ratio(
-                cells[f"{c}/litellm"].get("added_p50_ms"), cells[f"{c}/modelyard"].get("added_p50_ms")
-            )
+            str(c): _ratio(cells[f"{c}/litellm"].get("added_p50_ms"), cells[f"{c}/modelyard"].get("added_p50_ms"))
             for c in levels
         },
         "modelyard_over_litellm_rps": _ratio(my["max_sustained_rps"], lite["max_sustained_rps"]),
@@ -192,6 +186,14 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         if "modelyard_over_passthrough_added_p50" in comparison:
             ratio = _f(comparison["modelyard_over_passthrough_added_p50"], "{:.1f}")
             console.print(f"modelyard added p50 ÷ pass-through added p50 at c={levels[0]} — {ratio}×")
+        cpu = {n: cells[f"{levels[0]}/{n}"]["cpu_ms_per_request"]["gateway"] for n in result["summary"]}
+        line = f"gateway CPU per request at c={levels[0]} (less sensitive to other load on the machine) — "
+        line += ", ".join(f"{n} {cpu[n]:.2f} ms" for n in GATEWAYS if n in cpu)
+        if {"modelyard", "litellm"} <= cpu.keys() and cpu["modelyard"] > 0:
+            line += f"; LiteLLM ÷ modelyard {cpu['litellm'] / cpu['modelyard']:.1f}×"
+        if {"modelyard", "passthrough"} <= cpu.keys() and cpu["passthrough"] > 0:
+            line += f"; modelyard ÷ pass-through {cpu['modelyard'] / cpu['passthrough']:.1f}×"
+        console.print(line)
         for goal, met in comparison["goals"].items():
             console.print(f"  goal {goal}: {'[green]met[/]' if met else '[red]missed[/]'}")
     m = result["machine"]
@@ -237,9 +239,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     right.set_yscale("log")
     right.set_ylabel("requests per second (median of rounds, log)")
     m = result["machine"]
-    fig.suptitle(
-        f"modelyard vs LiteLLM {m.get('litellm_version', '')} vs bare pass-through — {m['cpus']} shared cores"
-    )
+    fig.suptitle(f"modelyard vs LiteLLM {m.get('litellm_version', '')} vs bare pass-through — {m['cpus']} shared cores")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

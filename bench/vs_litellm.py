@@ -48,7 +48,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 from _loadgen import descendants
-from _vs_report import plot, print_report, summarise
+from _vs_report import plot, print_report, quantile, summarise
 
 __all__ = ["main", "serve_passthrough"]
 
@@ -315,9 +315,7 @@ def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[
 # --- measuring -----------------------------------------------------------------------------------
 
 
-def one_run(
-    target: Target, concurrency: int, args: argparse.Namespace, watch: dict[str, list[int]]
-) -> dict[str, Any]:
+def one_run(target: Target, concurrency: int, args: argparse.Namespace, watch: dict[str, list[int]]) -> dict[str, Any]:
     """One bounded closed-loop run by a fresh load-generator process; its JSON result."""
     cmd = [
         sys.executable,
@@ -356,6 +354,19 @@ def measure(targets: dict[str, Target], levels: list[int], args: argparse.Namesp
                     flush=True,
                 )
     return {"runs": runs}
+
+
+def compact(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as saved: its own p50/p99 and throughput instead of every latency sample."""
+    latencies = run.pop("latencies_ms")
+    rps = len(latencies) / run["wall_s"] if run["wall_s"] else 0.0
+    return {
+        **run,
+        "ok": len(latencies),
+        "p50_ms": quantile(latencies, 0.5),
+        "p99_ms": quantile(latencies, 0.99),
+        "rps": rps,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -403,7 +414,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--venv", type=Path, default=ROOT / ".cache" / "bench-litellm-venv")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "vs_litellm.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_litellm.png")
+    parser.add_argument("--from-json", type=Path, help="only print and plot a saved result (no measuring)")
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        saved: dict[str, Any] = json.loads(args.from_json.read_text())
+        print_report(saved)
+        plot(saved, args.plot)
+        return
     if args.quick:
         args.concurrency, args.rounds, args.seconds, args.requests = "1,16", 1, 2.0, 1000
     levels = [int(x) for x in args.concurrency.split(",")]
@@ -417,15 +434,14 @@ def main(argv: list[str] | None = None) -> None:
         tempfile.TemporaryDirectory(prefix="modelyard-vs-litellm-") as tmp,
         fleet(Path(tmp), args.venv, names, args.passthrough_client) as targets,
     ):
-        print(
-            f"measuring {', '.join(targets)} at concurrency {levels}, {args.rounds} round(s) each", flush=True
-        )
+        print(f"measuring {', '.join(targets)} at concurrency {levels}, {args.rounds} round(s) each", flush=True)
         raw = measure(targets, levels, args)
         records = Path(tmp) / "records.jsonl"
         info["modelyard_records_written"] = sum(1 for _ in records.open()) if records.exists() else 0
     info["load_average_after"] = os.getloadavg()
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    result: dict[str, Any] = {"machine": info, "settings": settings, **summarise(raw["runs"], levels), **raw}
+    result: dict[str, Any] = {"machine": info, "settings": settings, **summarise(raw["runs"], levels)}
+    result["runs"] = [compact(run) for run in raw["runs"]]  # per-run quantiles, not every sample
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     print_report(result)
