@@ -4,13 +4,15 @@ All on 127.0.0.1, against one loopback upstream (``python -m
 modelyard.testing.upstream``, answers at once):
 
 - ``direct``      — the load generator calls the upstream itself (the baseline);
-- ``passthrough`` — the practical floor: ~40 lines below (uvicorn + one pooled
-                    keep-alive httpx client; receive, parse JSON, forward, return);
+- ``passthrough`` — the practical floor: ~50 lines below (uvicorn + one pooled
+                    keep-alive aiohttp client, or httpx; receive, parse JSON,
+                    forward, return);
 - ``modelyard``   — ``modelyard serve`` (1 worker) with a ``rules`` router,
                     retries, breakers, a fallback model, the safe default, telemetry
                     to a JSONL sink with metrics, and its access log;
 - ``litellm``     — ``litellm --num_workers 1`` from its own venv
-                    (``.cache/bench-litellm-venv``, made on first run), same model.
+                    (``.cache/bench-litellm-venv``, made on first run), same model;
+                    no database, no master key, telemetry and remote cost map off.
 
 The load generator (``bench/_loadgen.py``) is a separate process: closed loop,
 keep-alive, each run bounded by a request count and a time limit, after a
@@ -410,10 +412,14 @@ def main(argv: list[str] | None = None) -> None:
         default="aiohttp" if importlib.util.find_spec("aiohttp") else "httpx",
         help="the pass-through's pooled client (default: aiohttp when installed, the cheaper of the two)",
     )
-    parser.add_argument("--litellm-version", default=LITELLM_VERSION)
-    parser.add_argument("--venv", type=Path, default=ROOT / ".cache" / "bench-litellm-venv")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "vs_litellm.json")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_litellm.png")
+    parser.add_argument("--litellm-version", default=LITELLM_VERSION, help="pip pin for litellm[proxy]")
+    parser.add_argument(
+        "--venv", type=Path, default=ROOT / ".cache" / "bench-litellm-venv", help="LiteLLM's venv (reused)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench" / "results" / "vs_litellm.json", help="results file"
+    )
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_litellm.png", help="PNG")
     parser.add_argument("--from-json", type=Path, help="only print and plot a saved result (no measuring)")
     args = parser.parse_args(argv)
     if args.from_json is not None:
