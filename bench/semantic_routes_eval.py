@@ -50,8 +50,11 @@ def main(per_route: int, cache_dir: Path | None) -> None:
                     right += m.route.name == r["label"]
             scoring = "max" if top_k == 1 else f"mean of top {top_k}"
             table.add_row(
-                scoring, f"{threshold:.1f}", f"{matched / len(test):.1%}",
-                f"{right / matched:.1%}" if matched else "-", str(matched - right),
+                scoring,
+                f"{threshold:.1f}",
+                f"{matched / len(test):.1%}",
+                f"{right / matched:.1%}" if matched else "-",
+                str(matched - right),
             )
     Console().print(table)
 

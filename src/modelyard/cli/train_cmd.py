@@ -17,12 +17,8 @@ __all__ = ["print_metrics", "register"]
 
 
 def train(
-    out: Annotated[
-        Path, typer.Option("--out", help="Where to write the router: a directory, or a file ending .npz.")
-    ],
-    data: Annotated[
-        Path | None, typer.Option("--data", help='Labelled JSONL: one {"text", "label"} per line.')
-    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the router: a directory, or a file ending .npz.")],
+    data: Annotated[Path | None, typer.Option("--data", help='Labelled JSONL: one {"text", "label"} per line.')] = None,
     test: Annotated[
         Path | None,
         typer.Option("--test", help="Held-out JSONL. Default: hold out 20% of --data by source group."),
@@ -133,10 +129,7 @@ def print_metrics(result: TrainResult) -> None:
     for name, row in zip(labels, test["confusion"], strict=True):
         cm.add_row(
             name,
-            *(
-                f"[bold]{v}[/]" if j == labels.index(name) else (str(v) if v else "·")
-                for j, v in enumerate(row)
-            ),
+            *(f"[bold]{v}[/]" if j == labels.index(name) else (str(v) if v else "·") for j, v in enumerate(row)),
         )
     console.print(cm)
     floors = Table(title="confidence floor: share kept / accuracy of kept (rest escalates)")

@@ -95,9 +95,7 @@ class EmbeddingCache:
         return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
-def query_vector(
-    encoder: Encoder, text: str, request_cache: MutableMapping[str, Any] | None = None
-) -> Vectors:
+def query_vector(encoder: Encoder, text: str, request_cache: MutableMapping[str, Any] | None = None) -> Vectors:
     """Embed one query, once per request: chained routers (embedding routes, then the
     classifier) share the vector through the request's ``RouteContext.cache``."""
     key = f"query-embedding|{encoder.model_id}"

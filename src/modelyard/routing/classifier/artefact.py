@@ -73,9 +73,7 @@ class ClassifierArtefact:
 
     def __post_init__(self) -> None:
         if self.head.n_classes != len(self.labels):
-            raise ModelLoadError(
-                f"head predicts {self.head.n_classes} classes but {len(self.labels)} labels given"
-            )
+            raise ModelLoadError(f"head predicts {self.head.n_classes} classes but {len(self.labels)} labels given")
         if len(set(self.labels)) != len(self.labels):
             raise ModelLoadError(f"duplicate labels: {self.labels}")
 
@@ -119,9 +117,7 @@ class ClassifierArtefact:
         if path.is_dir():
             meta_path, weights_path = path / "router.json", path / "weights.npz"
             if not meta_path.is_file() or not weights_path.is_file():
-                raise ModelLoadError(
-                    f"{path}: a classifier router directory needs router.json and weights.npz"
-                )
+                raise ModelLoadError(f"{path}: a classifier router directory needs router.json and weights.npz")
             try:
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:

@@ -114,9 +114,7 @@ def head_from_arrays(kind: str, arrays: Arrays) -> LinearHead | MlpHead:
         weights = [f32[f"w{i}"] for i in range(n)]
         biases = [f32[f"b{i}"] for i in range(n)]
         for i in range(n):
-            if biases[i].shape != (weights[i].shape[1],) or (
-                i and weights[i].shape[0] != weights[i - 1].shape[1]
-            ):
+            if biases[i].shape != (weights[i].shape[1],) or (i and weights[i].shape[0] != weights[i - 1].shape[1]):
                 raise ModelLoadError(f"mlp head: layer {i} shapes do not chain")
         return MlpHead(weights, biases)
     raise ModelLoadError(f"unknown head kind {kind!r}; known: {', '.join(HEAD_KINDS)}")

@@ -71,11 +71,12 @@ class ClassifierSpec(RouterSpec):
     artefact: str = "default"
     confidence_floor: float = Field(default=0.5, ge=0.0, le=1.0)
     safe_target: TargetRef = "llm"
-    targets: dict[str, TargetRef] = Field(
-        default_factory=dict, description="label → target; default: the label"
-    )
+    targets: dict[str, TargetRef] = Field(default_factory=dict, description="label → target; default: the label")
     image_labels: list[str] | None = Field(
         default=None, description="when the request carries an image, choose only among these labels"
+    )
+    max_chars: int | None = Field(
+        default=None, ge=16, description="classify only the first N characters (caps encoder latency)"
     )
 
     @field_validator("image_labels")
@@ -105,9 +106,11 @@ class ClassifierRouter(Router):
         safe_target: Target | str = "llm",
         targets: dict[str, str] | None = None,
         image_labels: Sequence[str] | None = None,
+        max_chars: int | None = None,
     ) -> None:
         super().__init__(name)
         self.classifier = classifier
+        self.max_chars = max_chars
         self.confidence_floor = confidence_floor
         self.safe_target = Target.parse(safe_target) if isinstance(safe_target, str) else safe_target
         labels = classifier.labels
@@ -118,9 +121,7 @@ class ClassifierRouter(Router):
         self._image_mask: np.ndarray | None = None
         if image_labels is not None:
             if unknown := sorted(set(image_labels) - set(labels)):
-                raise ConfigError(
-                    f"image_labels not among the classifier's labels: {unknown}", key="image_labels"
-                )
+                raise ConfigError(f"image_labels not among the classifier's labels: {unknown}", key="image_labels")
             self._image_mask = np.array([label in image_labels for label in labels])
 
     @classmethod
@@ -140,10 +141,13 @@ class ClassifierRouter(Router):
             safe_target=spec.safe_target,
             targets=spec.targets,
             image_labels=spec.image_labels,
+            max_chars=spec.max_chars,
         )
 
     def probabilities(self, text: str, has_image: bool, ctx: RouteContext | None = None) -> FloatArray:
         """Label probabilities for one text, restricted to ``image_labels`` when an image is attached."""
+        if self.max_chars is not None:
+            text = text[: self.max_chars]  # the task is stated up front; the encoder cost grows with length
         enc = self.classifier.encoder
         vec = query_vector(enc, text, ctx.cache if ctx is not None else None)
         probs = self.classifier.artefact.predict_proba(vec[None, :])[0]

@@ -50,9 +50,7 @@ class HeadChoice:
     alpha: float = 0.0  # L2 strength (mlp)
 
     def label(self) -> str:
-        return (
-            f"linear(C={self.c:g})" if self.kind == "linear" else f"mlp({self.hidden}, alpha={self.alpha:g})"
-        )
+        return f"linear(C={self.c:g})" if self.kind == "linear" else f"mlp({self.hidden}, alpha={self.alpha:g})"
 
 
 CANDIDATES: tuple[HeadChoice, ...] = (
@@ -79,9 +77,7 @@ class LabeledSet:
         return len(self.texts)
 
     def subset(self, idx: Sequence[int]) -> LabeledSet:
-        return LabeledSet(
-            [self.texts[i] for i in idx], [self.labels[i] for i in idx], [self.groups[i] for i in idx]
-        )
+        return LabeledSet([self.texts[i] for i in idx], [self.labels[i] for i in idx], [self.groups[i] for i in idx])
 
 
 def load_labeled(path: str | Path) -> LabeledSet:
@@ -137,9 +133,7 @@ def _fit(choice: HeadChoice, x: Vectors, y: IntArray, seed: int) -> LinearHead |
             lr = LogisticRegression(C=choice.c, max_iter=3000)
             lr.fit(x, y)
             return LinearHead(np.asarray(lr.coef_, dtype=np.float32), np.asarray(lr.intercept_, dtype=np.float32))
-        mlp = MLPClassifier(
-            hidden_layer_sizes=(choice.hidden,), alpha=choice.alpha, max_iter=300, random_state=seed
-        )
+        mlp = MLPClassifier(hidden_layer_sizes=(choice.hidden,), alpha=choice.alpha, max_iter=300, random_state=seed)
         mlp.fit(x, y)
     weights = [np.asarray(w, dtype=np.float32) for w in mlp.coefs_]
     biases = [np.asarray(b, dtype=np.float32) for b in mlp.intercepts_]
@@ -241,9 +235,7 @@ def train_router(
         "head": best.label(),
         "cv_macro_f1": cv,
         "train": {
-            k: v
-            for k, v in evaluate(head.predict_proba(x), y, labels).items()
-            if k in ("n", "accuracy", "macro_f1")
+            k: v for k, v in evaluate(head.predict_proba(x), y, labels).items() if k in ("n", "accuracy", "macro_f1")
         },
     }
     dataset: dict[str, Any] = {"train_sha256": train.sha256, "n_train": len(train)}
