@@ -225,7 +225,11 @@ class ResilientCalls:
         try:
             return await self._attempts(model, trace, deadline, call)
         finally:
-            await asyncio.shield(self._settle(model, reservation, tokens, trace.attempts[mark:]))
+            settle = self._settle(model, reservation, tokens, trace.attempts[mark:])
+            if self.state.in_process and not reservation.keys:
+                await settle  # cannot suspend, so cannot be cut short: no shield (a task and a loop turn)
+            else:
+                await asyncio.shield(settle)
 
     async def _admit(self, model: str, trace: RequestTrace) -> Admission:
         breaker = self.breakers[model]

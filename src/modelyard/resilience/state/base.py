@@ -48,6 +48,9 @@ class StateBackend(ABC):
     """Counters and small records, shared as widely as the backend reaches."""
 
     name: str
+    #: True when every operation completes without suspending (no I/O): callers may then
+    #: skip `asyncio.shield` around bookkeeping, since cancellation cannot cut it short.
+    in_process: bool = False
 
     @abstractmethod
     async def bucket_take(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+import orjson
 
 from modelyard.resilience.state.base import BucketResult, ReserveResult, StateBackend
 
@@ -23,12 +23,13 @@ class MemoryState(StateBackend):
     """
 
     name = "memory"
+    in_process = True
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (level, at)
         self._counters: dict[str, int] = {}
-        self._records: dict[str, str] = {}
+        self._records: dict[str, bytes] = {}  # JSON, like Redis: callers never share a dict with the store
 
     async def bucket_take(
         self, key: str, capacity: float, rate_per_s: float, amount: float, *, force: bool = False
@@ -76,11 +77,9 @@ class MemoryState(StateBackend):
         self, key: str, fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]], ttl_s: int
     ) -> T:
         raw = self._records.get(key)
-        new, result = fn(json.loads(raw) if raw is not None else None)
-        self._records[key] = json.dumps(new)
+        new, result = fn(orjson.loads(raw) if raw is not None else None)
+        self._records[key] = orjson.dumps(new)
         return result
 
     async def read_json(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        return [
-            copy.deepcopy(json.loads(r)) if (r := self._records.get(k)) is not None else None for k in keys
-        ]
+        return [orjson.loads(r) if (r := self._records.get(k)) is not None else None for k in keys]
