@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -73,7 +74,10 @@ def example_routes() -> list[Route]:
     for r in _rows("train.jsonl"):
         if r["source"] == "handwritten":
             by_family.setdefault(r["label"], []).append(r["text"])
-    return [Route(name=f, utterances=sorted(u)[:20], threshold=0.55) for f, u in sorted(by_family.items())]
+    return [
+        Route(name=f, utterances=random.Random(f).sample(sorted(u), 20), threshold=0.55)
+        for f, u in sorted(by_family.items())
+    ]
 
 
 def build(threads: int) -> tuple[MiniLMEncoder, ClassifierRouter, SemanticRouter]:
@@ -106,7 +110,7 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _rows(threads: int) -> tuple[dict[str, list[str]], list[tuple[str, Callable[[str], object]]]]:
+def _timed(threads: int) -> tuple[dict[str, list[str]], list[tuple[str, Callable[[str], object]]]]:
     """What to time for one thread setting: full decisions, and the encoder and heads alone."""
     encoder, classifier, semantic = build(threads)
     short = ClassifierRouter("classifier", classifier.classifier, max_chars=160)
@@ -127,7 +131,7 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
     for col in ("threads", "what", "bucket", "p50", "p99", "mean", "CPU p50"):
         table.add_column(col, justify="left" if col in ("what", "bucket") else "right")
     for threads in threads_list:
-        queries, rows = _rows(threads)
+        queries, rows = _timed(threads)
         label = str(threads or "default")
         for what, fn in rows:
             if "only" in what and what != "encoder only":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from pathlib import Path
 
 from rich.console import Console
@@ -40,7 +41,10 @@ def main(per_route: int, cache_dir: Path | None) -> None:
         table.add_column(col, justify="left" if col == "scoring" else "right")
     for top_k in (1, 3, 5):
         for threshold in (0.4, 0.5, 0.6, 0.7):
-            routes = [Route(name=f, utterances=sorted(u)[:per_route]) for f, u in sorted(by_family.items())]
+            routes = [
+                Route(name=f, utterances=random.Random(f).sample(sorted(u), per_route))
+                for f, u in sorted(by_family.items())
+            ]
             sr = SemanticRoutes(routes, encoder, default_threshold=threshold, top_k=top_k, cache=cache)
             matched = right = 0
             for r, v in zip(test, vectors, strict=True):
