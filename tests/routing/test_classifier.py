@@ -207,3 +207,59 @@ def test_default_artefact_meets_its_held_out_accuracy() -> None:
     probs = clf.predict_proba([r["text"] for r in sample])
     accuracy = np.mean([art.labels[i] == r["label"] for i, r in zip(probs.argmax(axis=1), sample, strict=True)])
     assert accuracy >= DEFAULT_ACCURACY_FLOOR
+
+
+# -- end to end through the engine -------------------------------------------------------------------
+
+CHAIN = (
+    """
+version: 1
+models:
+"""
+    + "".join(
+        f"  sim-{f}:\n    family: {f}\n    provider: sim\n"
+        + ("    modalities: {input: [text, image], output: [text]}\n" if f in ("vlm", "sam") else "")
+        for f in ("slm", "llm", "moe", "mlm", "vlm", "lam", "sam", "lcm")
+    )
+    + """
+routers:
+  default:
+    kind: semantic
+    fallback: router:classifier
+    threshold: 0.8
+    routes:
+      - {name: reset, target: model:sim-lam, utterances: ["I forgot my password, reset it", "reset my login"]}
+  classifier:
+    kind: classifier
+    confidence_floor: 0.5
+    image_labels: [vlm, sam]
+"""
+)
+
+
+async def test_engine_runs_embedding_routes_then_the_classifier(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from modelyard import Engine
+    from modelyard.config.routers import ROUTER_SPECS
+    from modelyard.routing import ROUTER_CLASSES
+    from modelyard.routing.semantic import SemanticSpec
+    from tests.conftest import make_config
+
+    monkeypatch.setitem(ROUTER_SPECS, "semantic", SemanticSpec)
+    monkeypatch.setitem(ROUTER_SPECS, "classifier", ClassifierSpec)
+    monkeypatch.setitem(ROUTER_CLASSES, "semantic", "modelyard.routing.semantic:SemanticRouter")
+    monkeypatch.setitem(ROUTER_CLASSES, "classifier", "modelyard.routing.classifier.router:ClassifierRouter")
+    monkeypatch.setenv("HOME", str(tmp_path))  # the utterance cache goes to ~/.cache
+    engine = Engine(make_config(CHAIN))
+
+    d = await engine.route(ChatRequest.from_text("reset my login please"))
+    assert d.model == "sim-lam" and d.path == ["default"]
+
+    d = await engine.route(ChatRequest.from_text("Generate an image of a red fox in the snow, watercolor"))
+    assert d.path == ["default", "classifier"] and d.model == "sim-lcm"
+    assert "falling through" in d.reason and d.details["label"] == "lcm"
+
+    content = [TextPart(text="cut the cat out of this photo"), ImagePart(image_url=ImageURL(url="data:,x"))]
+    d = await engine.route(ChatRequest(messages=[Message(role="user", content=content)]))
+    assert d.model == "sim-sam"
