@@ -106,29 +106,39 @@ class TelemetryMetrics:
         )
         self.feedback = Counter("modelyard_feedback", "feedback received", ["kind"], registry=r)
         r.register(_ScrapeTime(breakers, sinks))
+        self._children: dict[tuple[Counter | Histogram, tuple[str, ...]], Any] = {}
+
+    def _at(self, metric: Counter | Histogram, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: prometheus_client re-checks the labels on
+        every call (~1 µs each, six per request), and label sets are few (see above)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def observe(self, rec: Record) -> None:
         model, family, router = rec.model or "-", rec.family or "-", rec.router or "direct"
         tenant = rec.tenant or "-"
-        self.requests.labels(model, family, router, tenant, rec.status, rec.endpoint).inc()
+        self._at(self.requests, model, family, router, tenant, rec.status, rec.endpoint).inc()
         if rec.status != "ok":
-            self.errors.labels(rec.error_kind or "unknown", "request").inc()
+            self._at(self.errors, rec.error_kind or "unknown", "request").inc()
         for a in rec.attempts:
-            self.attempt_latency.labels(a.model, a.status).observe(a.latency_ms / 1000.0)
+            self._at(self.attempt_latency, a.model, a.status).observe(a.latency_ms / 1000.0)
             if a.error_kind:
-                self.errors.labels(a.error_kind, "attempt").inc()
-        self.latency.labels(model, family, router).observe(rec.latency_ms / 1000.0)
+                self._at(self.errors, a.error_kind, "attempt").inc()
+        self._at(self.latency, model, family, router).observe(rec.latency_ms / 1000.0)
         if rec.ttft_ms is not None:
-            self.ttft.labels(model, family).observe(rec.ttft_ms / 1000.0)
-        self.tokens.labels(model, family, router, tenant, "in").inc(rec.input_tokens)
-        self.tokens.labels(model, family, router, tenant, "out").inc(rec.output_tokens)
-        self.cost.labels(model, family, router, tenant).inc(rec.cost_usd)
+            self._at(self.ttft, model, family).observe(rec.ttft_ms / 1000.0)
+        self._at(self.tokens, model, family, router, tenant, "in").inc(rec.input_tokens)
+        self._at(self.tokens, model, family, router, tenant, "out").inc(rec.output_tokens)
+        self._at(self.cost, model, family, router, tenant).inc(rec.cost_usd)
         if rec.escalations:
-            self.escalated.labels(router).inc()
+            self._at(self.escalated, router).inc()
         if rec.fallbacks:
-            self.fell_back.labels(router).inc()
+            self._at(self.fell_back, router).inc()
         for e in rec.events:
-            self.events.labels(e.kind).inc()
+            self._at(self.events, e.kind).inc()
 
     def observe_feedback(self, fb: Feedback) -> None:
         kind = "score" if fb.score is not None else (f"thumbs_{fb.thumbs}" if fb.thumbs else "label")
