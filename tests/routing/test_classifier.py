@@ -263,3 +263,28 @@ async def test_engine_runs_embedding_routes_then_the_classifier(
     content = [TextPart(text="cut the cat out of this photo"), ImagePart(image_url=ImageURL(url="data:,x"))]
     d = await engine.route(ChatRequest(messages=[Message(role="user", content=content)]))
     assert d.model == "sim-sam"
+
+
+def test_train_command_writes_a_loadable_router(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from modelyard.cli import train_cmd
+
+    app = typer.Typer()
+    train_cmd.register(app)
+    app.callback()(lambda: None)
+    data = tmp_path / "labeled.jsonl"
+    rows = [
+        {"text": t, "label": k, "source": f"template:{k}{i % 2}"} for k, ts in TINY.items() for i, t in enumerate(ts)
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "router.npz"
+    args = ["train", "--data", str(data), "--test", str(data), "--out", str(out), "--head", "linear"]
+    result = CliRunner().invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.output and "confusion matrix" in result.output
+    art = ClassifierArtefact.load(out)
+    assert art.labels == ["lcm", "llm", "slm"] and art.metrics["test"]["n"] == len(rows)
+    bad = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "nope.jsonl"), "--out", str(out)])
+    assert bad.exit_code == 1 and "not found" in bad.output
