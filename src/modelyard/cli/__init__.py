@@ -31,6 +31,7 @@ COMMANDS: list[str] = [
     "serve_cmd",
     "route_cmd",
     "config_cmd",
+    "train_cmd",
     "eval_cmd",
     "calibrate_cmd",
     "report_cmd",

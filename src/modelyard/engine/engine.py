@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.config import Config, load_config, load_default_config
+from modelyard.encoders import default_encoder
 from modelyard.engine.calls import CallPath, ModelCalls
 from modelyard.engine.resolve import resolve
 from modelyard.errors import ConfigError, ModelyardError, ProviderError, RequestError
@@ -130,7 +131,12 @@ class Engine:
         config_dir = Path(config.source).parent if not config.source.startswith("<") else Path.cwd()
         self.routers: dict[str, Router] = build_routers(
             config.routers,
-            BuildContext(registry=self.registry, config_dir=config_dir, routers=config.routers),
+            BuildContext(
+                registry=self.registry,
+                config_dir=config_dir,
+                routers=config.routers,
+                encoder_factory=default_encoder,  # one MiniLM session shared by every router
+            ),
             source=config.source,
         )
         self.resilience: Resilience | None = None

@@ -34,6 +34,8 @@ ROUTER_CLASSES: dict[str, str] = {
     "rules": "modelyard.routing.rules:RulesRouter",
     "profile": "modelyard.routing.profile:ProfileRouter",
     "threshold": "modelyard.routing.threshold:ThresholdRouter",
+    "classifier": "modelyard.routing.classifier.router:ClassifierRouter",
+    "semantic": "modelyard.routing.semantic:SemanticRouter",
 }
 
 

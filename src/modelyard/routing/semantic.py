@@ -15,12 +15,10 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.config.routers.semantic import Route, SemanticSpec
 from modelyard.encoders.base import Encoder, Vectors
 from modelyard.errors import ConfigError
 from modelyard.routing.base import BuildContext, RouteContext, Router
@@ -28,20 +26,6 @@ from modelyard.routing.embedding_cache import EmbeddingCache, query_vector
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = ["Route", "RouteMatch", "SemanticRouter", "SemanticRoutes", "SemanticSpec"]
-
-
-class Route(BaseModel):
-    """One embedding route; ``target`` defaults to the route's name (e.g. a family)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str
-    utterances: list[str] = Field(min_length=1)
-    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-    target: TargetRef | None = None
-
-    @property
-    def target_ref(self) -> str:
-        return self.target or self.name
 
 
 @dataclass(frozen=True)
@@ -112,35 +96,6 @@ class SemanticRoutes:
 
     def match(self, text: str) -> RouteMatch:
         return self.match_vector(self.encoder.encode([text])[0])
-
-
-class SemanticSpec(RouterSpec):
-    """YAML::
-
-    kind: semantic
-    fallback: router:classifier
-    routes:
-      - {name: lam, threshold: 0.6, utterances: ["book me a table", "file a ticket"]}
-    """
-
-    kind: Literal["semantic"] = "semantic"
-    routes: list[Route] = Field(min_length=1)
-    fallback: TargetRef
-    threshold: float = Field(default=0.5, ge=-1.0, le=1.0, description="for routes without their own")
-    top_k: int = Field(default=1, ge=1)
-    cache_dir: str | None = None
-
-    @model_validator(mode="after")
-    def _unique(self) -> SemanticSpec:
-        names = [r.name for r in self.routes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"route names must be unique: {names}")
-        return self
-
-    def references(self) -> list[tuple[str, Target]]:
-        refs = [("fallback", Target.parse(self.fallback))]
-        refs += [(f"routes[{i}].target", Target.parse(r.target_ref)) for i, r in enumerate(self.routes)]
-        return refs
 
 
 class SemanticRouter(Router):

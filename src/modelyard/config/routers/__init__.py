@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from modelyard.config.routers.base import RouterSpec, TargetRef
 from modelyard.config.routers.cascade import CascadeSpec
+from modelyard.config.routers.classifier import ClassifierSpec
 from modelyard.config.routers.council import CouncilSpec
 from modelyard.config.routers.fixed import FixedSpec
 from modelyard.config.routers.profile import ProfileSpec
 from modelyard.config.routers.rules import RulesSpec
+from modelyard.config.routers.semantic import SemanticSpec
 from modelyard.config.routers.threshold import ThresholdSpec
 
 __all__ = ["ROUTER_SPECS", "FixedSpec", "RouterSpec", "TargetRef", "register_router_spec"]
@@ -19,6 +21,8 @@ ROUTER_SPECS: dict[str, type[RouterSpec]] = {
     "rules": RulesSpec,
     "profile": ProfileSpec,
     "threshold": ThresholdSpec,
+    "classifier": ClassifierSpec,
+    "semantic": SemanticSpec,
 }
 
 
