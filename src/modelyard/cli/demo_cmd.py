@@ -40,7 +40,7 @@ class DemoRequest:
 
 
 DEMO_REQUESTS = [
-    DemoRequest("short fact", "What is the capital of France?"),
+    DemoRequest("short fact", "What is 2 + 2?"),
     DemoRequest("quick rewrite", "Rewrite more politely: send me the report now.", stream=True),
     DemoRequest("sentiment", "sentiment: I absolutely loved the new update, great work!"),
     DemoRequest(
@@ -130,7 +130,7 @@ def demo(
                 table.add_row(*_run_one(client, req, embed_model if req.embed else target))
     server.should_exit = True
     thread.join(timeout=10)
-    console.width = max(console.width, 160)
+    console.width = max(console.width, 190)
     console.print(table)
     console.print(
         "[dim]SIMULATED rows come from the `sim` backend (no model runs; canned/echo text); "
@@ -169,7 +169,7 @@ def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
                 ext = data.get("modelyard") or ext
                 for choice in data.get("choices", []):
                     pieces.append((choice.get("delta") or {}).get("content") or "")
-            answer = "".join(pieces)
+            answer = _strip_label("".join(pieces))
     else:
         resp = client.post(path, json=_body(req, model))
         status = resp.status_code
@@ -181,9 +181,9 @@ def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
             vec = data["data"][0]["embedding"]
             answer = f"{len(vec)}-dim vector [{vec[0]:.3f}, {vec[1]:.3f}, …]"
         else:
-            answer = data["choices"][0]["message"].get("content") or ""
+            answer = _strip_label(data["choices"][0]["message"].get("content") or "")
             if ext.get("images"):
-                answer = f"({len(ext['images'])} {ext['images'][0].get('kind', 'image')}) " + answer
+                answer = f"({len(ext['images'])} {ext['images'][0].get('kind', 'image')}) {answer}"
     ms = (time.perf_counter() - started) * 1000
     backend = "[yellow]SIMULATED[/]" if ext.get("simulated") else "[green]local model[/]"
     if status != 200:
@@ -196,8 +196,8 @@ def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
         str(ext.get("family") or "-"),
         backend,
         f"{ms:.0f}",
-        f"{float(ext.get('cost_usd') or 0):.6f}",
-        _strip_label(" ".join(answer.split()))[:60],
+        f"{float(ext.get('cost_usd') or 0):.5f}",
+        " ".join(answer.split())[:60],
     ]
 
 
