@@ -1,0 +1,89 @@
+"""How well does the embedded default router send plain-language requests to the right family?
+
+    .venv/bin/python bench/default_router_acceptance.py [--config FILE] [--errors]
+
+Runs every request of ``data/family-queries/acceptance.jsonl`` (hand-written, never
+used for training) through ``Engine.route`` of the embedded default config — the
+whole router (rules → classifier → reasoning tier), no hints set — and compares the
+family of the model it lands on with the label. Requests marked ``has_image`` carry
+a real (1×1 PNG) image part. "llm≈moe" counts the two reasoning families as
+interchangeable, as the acceptance criterion does ("hard multi-step reasoning to
+llm/moe").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from modelyard import Engine
+from modelyard.config import load_config, load_default_config
+from modelyard.types import ChatRequest, ImagePart, ImageURL, Message, TextPart
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "family-queries" / "acceptance.jsonl"
+FAMILIES = ("slm", "llm", "moe", "mlm", "vlm", "lam", "sam", "lcm")
+REASONING = {"llm", "moe"}
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def request(text: str, has_image: bool) -> ChatRequest:
+    if not has_image:
+        return ChatRequest.from_text(text)
+    parts = [TextPart(text=text), ImagePart(image_url=ImageURL(url=f"data:image/png;base64,{PNG}"))]
+    return ChatRequest(messages=[Message(role="user", content=parts)])
+
+
+async def run(config_path: Path | None, rows: list[dict[str, object]], show_errors: bool) -> float:
+    config = load_config(config_path) if config_path else load_default_config()
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    errors: list[str] = []
+    async with Engine(config) as engine:
+        for row in rows:
+            label = str(row["label"])
+            decision = await engine.route(request(str(row["text"]), bool(row.get("has_image"))))
+            got = decision.family.value if decision.family else "?"
+            ok = got == label
+            loose = ok or (label in REASONING and got in REASONING)
+            c = counts[label]
+            c[0] += 1
+            c[1] += ok
+            c[2] += loose
+            if not loose:
+                errors.append(f"{label} → {got} via {' → '.join(decision.path)}: {str(row['text'])[:90]}")
+    table = Table(title="default router on the acceptance set (no hints)")
+    for col in ("family", "n", "exact", "llm≈moe"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    total = [0, 0, 0]
+    for fam in [f for f in FAMILIES if f in counts]:
+        c = counts[fam]
+        total = [a + b for a, b in zip(total, c, strict=True)]
+        table.add_row(fam, str(c[0]), f"{c[1] / c[0]:.0%}", f"{c[2] / c[0]:.0%}")
+    table.add_row("all", str(total[0]), f"{total[1] / total[0]:.1%}", f"{total[2] / total[0]:.1%}")
+    console = Console()
+    console.print(table)
+    if show_errors:
+        for line in errors:
+            console.print(line, highlight=False, markup=False)
+    return total[2] / total[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=None, help="config file (default: the embedded one)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--errors", action="store_true", help="list the misrouted requests")
+    args = parser.parse_args()
+    rows = [json.loads(x) for x in args.data.read_text(encoding="utf-8").splitlines() if x.strip()]
+    asyncio.run(run(args.config, rows, args.errors))
+
+
+if __name__ == "__main__":
+    main()
