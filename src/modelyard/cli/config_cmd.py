@@ -85,6 +85,39 @@ def _modalities(spec: ModelSpec) -> str:
     return f"{ins} → {outs}"
 
 
+def hash_key(
+    key: Annotated[
+        str | None,
+        typer.Argument(help="The client key to hash. Omit to read it from standard input.", show_default=False),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Name of the key (shown as tenant).")] = "client",
+) -> None:
+    """Print the config entry for a gateway key: its SHA-256 digest, never the key.
+
+    Paste the printed line under ``gateway.api_keys``. Clients then send the key as
+    ``Authorization: Bearer <key>``; the gateway compares digests in constant time.
+    """
+    import hashlib
+    import sys
+
+    secret = key if key is not None else sys.stdin.readline().strip()
+    if not secret:
+        fail("no key given: pass it as an argument or on standard input")
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    sys.stdout.write(f"- {{name: {name}, sha256: {digest}}}\n")
+
+
+def show_default() -> None:
+    """Print the embedded default configuration (a starting point for your own)."""
+    import sys
+    from importlib import resources
+
+    text = resources.files("modelyard.config.defaults").joinpath("default.yaml").read_text(encoding="utf-8")
+    sys.stdout.write(text)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(validate)
     app.command()(models)
+    app.command("hash-key")(hash_key)
+    app.command("config-show")(show_default)
