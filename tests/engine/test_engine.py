@@ -98,3 +98,20 @@ async def test_embed_on_sim_model_is_deterministic(sim_config: Config) -> None:
         b, _, _ = await engine.embed(EmbeddingRequest(model="small", input=["a", "b"]))
     assert a.vectors == b.vectors and len(a.vectors) == 2
     assert decision.model == "small"
+
+
+async def test_model_default_means_the_gateway_default_when_nothing_is_named_so() -> None:
+    from tests.conftest import make_config
+
+    config = make_config(
+        """
+        gateway: {default_model: entry}
+        models:
+          m: {family: slm, provider: sim}
+        routers:
+          entry: {kind: fixed, target: m}
+        """
+    )
+    async with Engine(config) as engine:
+        decision = await engine.route(ChatRequest.from_text("hi", model="default"))
+    assert decision.path == ["entry"] and decision.model == "m"

@@ -222,7 +222,11 @@ class Engine:
         )
 
     def _name(self, request: ChatRequest | EmbeddingRequest) -> str:
-        return request.model or self.config.gateway.default_model
+        """The model or router to start from; ``default`` (or nothing) means ``gateway.default_model``."""
+        name = request.model
+        if not name or (name == "default" and name not in self.routers and name not in self.registry):
+            return self.config.gateway.default_model
+        return name
 
     async def route(self, request: ChatRequest, *, trace: RequestTrace | None = None) -> Decision:
         """Decide without calling any model (executing routers are named, not run)."""
