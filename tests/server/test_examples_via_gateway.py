@@ -64,7 +64,7 @@ def test_coding_assistant_routes_by_scope_of_change(gateways: dict[str, openai.O
 
 def test_tiered_privacy_keeps_private_data_private_and_needs_consent(gateways: dict[str, openai.OpenAI]) -> None:
     client = gateways["tiered-privacy"]
-    answered, ext = ask(client, "Draft a reply to my landlord about the broken heater")
+    answered, _ = ask(client, "Draft a reply to my landlord about the broken heater")
     assert answered == "private-cloud"
     answered, _ = ask(client, "What are the latest results on protein folding?", consent_third_party=True)
     assert answered == "third-party"
