@@ -1,6 +1,11 @@
 """Decision latency of routers: p50 / p99 per call, in microseconds.
 
-    .venv/bin/python bench/route_latency.py [--n 20000]
+    .venv/bin/python bench/route_latency.py [--n 20000] [--n-encoder 300]
+
+Rules and profile routers are timed over a mix of requests; the encoder routers
+(MiniLM classifier, embedding routes) are timed on held-out queries of about 10,
+50 and exactly 128 tokens (see bench/encoder_routers_latency.py for threads and
+per-stage breakdowns). Targets: rules p50 ≤ 50 µs, classifier p50 ≤ 5 ms.
 
 Each entry of `BENCHES` is (name, factory); a factory builds whatever it needs
 once and returns an async callable taking one `ChatRequest`. Every call is
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +31,7 @@ from modelyard.config import load_config
 from modelyard.types import Decision, ImagePart, ImageURL, Message, TextPart
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling bench modules
 REFERENCE = ROOT / "examples" / "reference-rules.yaml"
 
 Call = Callable[[ChatRequest], Awaitable[Decision]]
@@ -113,16 +120,39 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(n: int, only: str | None) -> None:
-    print(f"{'router':40} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}   (n={n}, {len(MIX)}-request mix)")
+async def main(n: int, n_encoder: int, only: str | None) -> None:
+    import os
+
+    from rich.console import Console
+    from rich.table import Table
+
+    import encoder_routers_latency as enc
+
+    table = Table(title=f"router decision latency (load average {os.getloadavg()[0]:.1f} at start)")
+    for col in ("router", "requests", "n", "p50 µs", "p99 µs", "mean µs"):
+        table.add_column(col, justify="left" if col in ("router", "requests") else "right")
     for name, factory in BENCHES:
         if only and only not in name:
             continue
         samples = await measure(factory(), n)
-        print(
-            f"{name:40} {percentile(samples, 0.50):9.1f} {percentile(samples, 0.99):9.1f} "
-            f"{statistics.fmean(samples):9.1f}"
-        )
+        table.add_row(name, f"{len(MIX)}-request mix", str(n), *_stats(samples))
+    encoder, classifier, semantic = enc.build(threads=0)
+    buckets = enc.bucketed_queries(encoder)
+    for name, router in (("classifier (default artefact) decide", classifier), ("embedding routes decide", semantic)):
+        if only and only not in name:
+            continue
+        for bucket, queries in buckets.items():
+            wall, _ = enc.time_calls(lambda q, r=router: r.decide_sync(ChatRequest.from_text(q)), queries, n_encoder)
+            table.add_row(name, f"{bucket} tokens", str(n_encoder), *_stats([ms * 1000 for ms in wall]))
+    Console().print(table)
+
+
+def _stats(samples: list[float]) -> tuple[str, str, str]:
+    return (
+        f"{percentile(samples, 0.50):.1f}",
+        f"{percentile(samples, 0.99):.1f}",
+        f"{statistics.fmean(samples):.1f}",
+    )
 
 
 if __name__ == "__main__":
@@ -130,6 +160,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=20_000, help="timed calls per router")
+    parser.add_argument("--n-encoder", type=int, default=300, help="timed calls per encoder-router row")
     parser.add_argument("--only", help="run only benches whose name contains this")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.only))
+    asyncio.run(main(args.n, args.n_encoder, args.only))
