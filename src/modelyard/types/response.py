@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,8 @@ __all__ = [
 
 
 def new_id(prefix: str = "chatcmpl") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    """``<prefix>-`` and 24 random hex digits (96 bits; ~4× cheaper than slicing a uuid4)."""
+    return f"{prefix}-{os.urandom(12).hex()}"
 
 
 class Usage(BaseModel):
