@@ -80,7 +80,7 @@ class ModelCalls:
             _append(trace, _attempt(provider, "cancelled", started, purpose))
             raise
         latency = (time.perf_counter() - started) * 1000.0
-        response = response.model_copy(update={"latency_ms": latency})
+        response.latency_ms = latency  # the provider's own fresh object: set, not copied
         _append(
             trace,
             Attempt(
