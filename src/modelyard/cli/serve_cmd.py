@@ -81,6 +81,13 @@ def serve(
         return
     # Each worker process builds its own engine from the same file.
     del engine
+    if cfg.resilience.state.backend == "memory":
+        logging.getLogger("modelyard").warning(
+            "%d workers with resilience.state.backend=memory: each worker keeps its own breakers, "
+            "rate limits and budgets, so caps are multiplied by %d; use backend: redis to share them",
+            workers,
+            workers,
+        )
     if config is not None:
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     else:
