@@ -127,7 +127,7 @@ class GeminiProvider(HTTPProvider):
 
     # -- Gemini → OpenAI ---------------------------------------------------------
 
-    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
         data = await self.post_json(
             f"{self._path}:generateContent", self.build_body(request), timeout=timeout
         )
@@ -191,7 +191,7 @@ class GeminiProvider(HTTPProvider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         usage = Usage(images=len(request.images))
         finish: str | None = None
@@ -218,7 +218,7 @@ class GeminiProvider(HTTPProvider):
 
     # -- embeddings --------------------------------------------------------------
 
-    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:  # noqa: ASYNC109
+    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:
         """Vectors from ``batchEmbedContents``. Gemini reports no token usage, so
         ``usage.input_tokens`` is an estimate (~4 characters a token)."""
         requests = [{"model": self._model_ref, "content": {"parts": [{"text": t}]}} for t in texts]

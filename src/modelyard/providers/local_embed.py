@@ -211,7 +211,7 @@ class OnnxEmbeddingProvider(Provider):
             return np.zeros((0, self.encoder.dim), dtype=np.float32), []
         return np.concatenate(parts, axis=0), counts
 
-    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:  # noqa: ASYNC109
+    async def embed(self, texts: list[str], *, timeout: float | None = None) -> EmbeddingResponse:
         started = time.perf_counter()
         deadline = None if timeout is None else time.monotonic() + timeout
         vectors, counts = await self._run(lambda: self._encode(texts, deadline), timeout)
@@ -299,7 +299,7 @@ class OnnxEmbeddingProvider(Provider):
             text = json.dumps({"task": task.task, "label": best, "scores": scores})
         return text, Usage(input_tokens=tokens), (time.perf_counter() - started) * 1000.0
 
-    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
         text, usage, latency = await self._answer(request, timeout)
         response = ChatResponse(model=self.spec.name, provider=self.kind, text=text, usage=usage)
         return self.finish(response.model_copy(update={"latency_ms": latency}))
@@ -308,7 +308,7 @@ class OnnxEmbeddingProvider(Provider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         """The same answer as `chat`, in one piece: a classifier has nothing to trickle."""
         text, usage, _ = await self._answer(request, timeout)

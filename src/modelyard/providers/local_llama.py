@@ -363,7 +363,7 @@ class LlamaCppProvider(Provider):
         finally:
             job.cancel.set()
 
-    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:  # noqa: ASYNC109
+    async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
         started = time.perf_counter()
         parts: list[str] = []
         logprobs: list[float] | None = [] if request.logprobs else None
@@ -390,7 +390,7 @@ class LlamaCppProvider(Provider):
         self,
         request: ChatRequest,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         async for event in self._events(request, timeout):
             if isinstance(event, _Piece):
