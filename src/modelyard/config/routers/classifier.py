@@ -13,7 +13,8 @@ __all__ = ["ClassifierSpec"]
 
 
 class ClassifierSpec(RouterSpec):
-    """YAML: ``{kind: classifier, artefact: default, confidence_floor: 0.5, safe_target: llm}``."""
+    """YAML: ``{kind: classifier, artefact: default, confidence_floor: 0.5, safe_target: llm}``;
+    add ``fast_artefact: default-static`` (and ``fast_confidence``) for the two-stage router."""
 
     kind: Literal["classifier"] = "classifier"
     artefact: str = "default"
@@ -25,6 +26,17 @@ class ClassifierSpec(RouterSpec):
     )
     max_chars: int | None = Field(
         default=None, ge=16, description="classify only the first N characters (caps encoder latency)"
+    )
+    fast_artefact: str | None = Field(
+        default=None,
+        description="a head over the static (distilled) encoder tried first, e.g. default-static; absent: one stage",
+    )
+    fast_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="the fast stage decides at or above this top probability; default: the value the fast "
+        "artefact was calibrated with by cross-validation, else 0.8",
     )
 
     @field_validator("image_labels")

@@ -28,12 +28,14 @@ import numpy as np
 from modelyard.errors import ModelLoadError
 from modelyard.routing.classifier.head import Arrays, FloatArray, LinearHead, MlpHead, head_from_arrays
 
-__all__ = ["DEFAULT_DIR", "FORMAT", "SCHEMA_VERSION", "ClassifierArtefact"]
+__all__ = ["DEFAULT_DIR", "DEFAULT_STATIC_DIR", "FORMAT", "SCHEMA_VERSION", "ClassifierArtefact"]
 
 FORMAT = "modelyard-classifier-router"
 SCHEMA_VERSION = 1
 #: The default router trained on data/family-queries, shipped as package data.
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+#: The fast-stage head over the static encoder distilled from MiniLM (same labels).
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "default_static"
 _META_KEY = "__meta__"
 
 

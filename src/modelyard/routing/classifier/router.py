@@ -3,6 +3,11 @@
 Labels are families (``slm``, ``vlm``…) or model names; ``targets`` can remap them.
 Below ``confidence_floor`` the router does not trust its own pick and sends the
 request to ``safe_target`` (default ``llm``), saying so in the decision.
+
+With ``fast_artefact`` set the router has two stages: a head over the static
+encoder distilled from MiniLM (microseconds at any length) decides when its top
+probability reaches ``fast_confidence``; otherwise the MiniLM head decides as in
+the single-stage router. ``details["stage"]`` says which one did.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from modelyard.config.routers.classifier import ClassifierSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
-from modelyard.routing.classifier.artefact import DEFAULT_DIR, ClassifierArtefact
+from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, ClassifierArtefact
 from modelyard.routing.classifier.head import FloatArray
 from modelyard.routing.embedding_cache import query_vector
 from modelyard.types import Candidate, ChatRequest, Decision, Target
@@ -26,14 +31,41 @@ __all__ = ["ClassifierRouter", "ClassifierSpec", "TextClassifier", "resolve_arte
 
 
 def resolve_artefact(ref: str, base: Path | None = None) -> Path:
-    """``default`` (the shipped router), or a path relative to ``base`` or the working directory."""
+    """``default`` / ``default-static`` (the shipped heads), or a path relative to ``base`` or the cwd."""
     if ref == "default":
         return DEFAULT_DIR
+    if ref == "default-static":
+        return DEFAULT_STATIC_DIR
     path = Path(ref).expanduser()
     for candidate in ([base / path] if base and not path.is_absolute() else []) + [path]:
         if candidate.exists():
             return candidate
     raise ModelLoadError(f"no classifier router at {ref!r} (looked in {base or '.'})")
+
+
+DEFAULT_FAST_CONFIDENCE = 0.8
+_STAGE_NAMES = {"fast": "static stage", "full": "MiniLM"}
+
+
+def _static_classifier(artefact: ClassifierArtefact) -> TextClassifier:
+    """The fast stage's head bound to the packaged static encoder (the only one shipped)."""
+    from modelyard.encoders.static import default_static_encoder
+
+    encoder = default_static_encoder()
+    if artefact.encoder_id != encoder.model_id:
+        raise ModelLoadError(
+            f"fast_artefact was trained on encoder {artefact.encoder_id!r}, not the packaged static encoder "
+            f"{encoder.model_id!r}; retrain it with `python -m modelyard.routing.classifier.two_stage`"
+        )
+    return TextClassifier(artefact, encoder)
+
+
+def _calibrated(fast: TextClassifier | None) -> float:
+    """The threshold `two_stage` chose by cross-validation and stored with the fast head."""
+    if fast is None:
+        return DEFAULT_FAST_CONFIDENCE
+    chosen = fast.artefact.metrics.get("two_stage_cv", {}).get("chosen")
+    return float(chosen) if isinstance(chosen, int | float) else DEFAULT_FAST_CONFIDENCE
 
 
 class TextClassifier:
@@ -77,10 +109,19 @@ class ClassifierRouter(Router):
         targets: dict[str, str] | None = None,
         image_labels: Sequence[str] | None = None,
         max_chars: int | None = None,
+        fast: TextClassifier | None = None,
+        fast_confidence: float = DEFAULT_FAST_CONFIDENCE,
     ) -> None:
         super().__init__(name)
         self.classifier = classifier
         self.max_chars = max_chars
+        if fast is not None and fast.labels != classifier.labels:
+            raise ConfigError(
+                f"fast_artefact labels {fast.labels} differ from the artefact's {classifier.labels}",
+                key="fast_artefact",
+            )
+        self.fast = fast
+        self.fast_confidence = fast_confidence
         self.confidence_floor = confidence_floor
         self.safe_target = Target.parse(safe_target) if isinstance(safe_target, str) else safe_target
         labels = classifier.labels
@@ -104,6 +145,14 @@ class ClassifierRouter(Router):
             classifier = TextClassifier(artefact, encoder)
         except ModelLoadError as exc:
             raise ConfigError(str(exc), key="artefact") from None
+        fast = None
+        if spec.fast_artefact is not None:
+            try:
+                fast = _static_classifier(
+                    ClassifierArtefact.load(resolve_artefact(spec.fast_artefact, build.config_dir))
+                )
+            except ModelLoadError as exc:
+                raise ConfigError(str(exc), key="fast_artefact") from None
         return cls(
             spec.name,
             classifier,
@@ -112,15 +161,33 @@ class ClassifierRouter(Router):
             targets=spec.targets,
             image_labels=spec.image_labels,
             max_chars=spec.max_chars,
+            fast=fast,
+            fast_confidence=spec.fast_confidence if spec.fast_confidence is not None else _calibrated(fast),
         )
 
     def probabilities(self, text: str, has_image: bool, ctx: RouteContext | None = None) -> FloatArray:
         """Label probabilities for one text, restricted to ``image_labels`` when an image is attached."""
+        return self._probabilities(self.classifier, text, has_image, ctx)
+
+    def staged_probabilities(
+        self, text: str, has_image: bool, ctx: RouteContext | None = None
+    ) -> tuple[FloatArray, str, float | None]:
+        """(probabilities, deciding stage ``fast``/``full``, the fast stage's top probability or None)."""
+        if self.fast is None:
+            return self.probabilities(text, has_image, ctx), "full", None
+        probs = self._probabilities(self.fast, text, has_image, ctx)
+        fast_top = float(probs.max())
+        if fast_top >= self.fast_confidence:
+            return probs, "fast", fast_top
+        return self.probabilities(text, has_image, ctx), "full", fast_top
+
+    def _probabilities(
+        self, classifier: TextClassifier, text: str, has_image: bool, ctx: RouteContext | None
+    ) -> FloatArray:
         if self.max_chars is not None:
             text = text[: self.max_chars]  # the task is stated up front; the encoder cost grows with length
-        enc = self.classifier.encoder
-        vec = query_vector(enc, text, ctx.cache if ctx is not None else None)
-        probs = self.classifier.artefact.predict_proba(vec[None, :])[0]
+        vec = query_vector(classifier.encoder, text, ctx.cache if ctx is not None else None)
+        probs = classifier.artefact.predict_proba(vec[None, :])[0]
         if has_image and self._image_mask is not None:
             probs = np.where(self._image_mask, probs, 0.0)
             total = float(probs.sum())
@@ -129,7 +196,7 @@ class ClassifierRouter(Router):
 
     def decide_sync(self, request: ChatRequest, ctx: RouteContext | None = None) -> Decision:
         """The whole decision without the event loop (used by `decide` and the latency bench)."""
-        probs = self.probabilities(request.last_user_text, request.has_image, ctx)
+        probs, stage, fast_top = self.staged_probabilities(request.last_user_text, request.has_image, ctx)
         order = np.argsort(-probs)
         labels = self.classifier.labels
         best = int(order[0])
@@ -139,29 +206,40 @@ class ClassifierRouter(Router):
             Candidate(
                 name=labels[int(i)],
                 accepted=(int(i) == best and conf >= self.confidence_floor),
-                reason="classifier probability",
+                reason=f"classifier probability ({_STAGE_NAMES[stage]})",
                 score=round(float(probs[int(i)]), 4),
             )
             for i in order[:3]
         ]
+        staged: dict[str, object] = {}
+        via = ""
+        if self.fast is not None:
+            staged = {"stage": stage, "fast_confidence": round(fast_top or 0.0, 4)}
+            via = (
+                f" [static stage, {fast_top:.2f} >= {self.fast_confidence:.2f}]"
+                if stage == "fast"
+                else f" [MiniLM stage: static stage unsure, {fast_top:.2f} < {self.fast_confidence:.2f}]"
+            )
         if conf < self.confidence_floor:
             decision = self.decision(
                 self.safe_target,
                 f"classifier unsure: top label {labels[best]!r} at {conf:.2f} < floor "
-                f"{self.confidence_floor:.2f}, escalated to {self.safe_target.name}",
+                f"{self.confidence_floor:.2f}, escalated to {self.safe_target.name}{via}",
                 confidence=conf,
                 label=labels[best],
                 escalated=True,
                 top=top,
+                **staged,
             )
         else:
             decision = self.decision(
                 self.targets[labels[best]],
-                f"classifier: {labels[best]} ({conf:.2f})",
+                f"classifier: {labels[best]} ({conf:.2f}){via}",
                 confidence=conf,
                 label=labels[best],
                 escalated=False,
                 top=top,
+                **staged,
             )
         return decision.model_copy(update={"candidates": candidates})
 
