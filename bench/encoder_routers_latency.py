@@ -5,8 +5,11 @@
 Queries are real rows of data/family-queries/test.jsonl, bucketed by MiniLM token
 count (~10, ~50 and 128 tokens; the 128 bucket joins long rows and cuts them at
 exactly 128 tokens). Each call is timed on its own after a warm-up; rows show the
-encoder alone, the head alone, and whole decisions. ``--threads`` sets
-onnxruntime's intra-op threads (0 = onnxruntime's default, all cores).
+encoder alone, the head alone, and whole decisions: MiniLM-only, static-only
+(the head over the static encoder distilled from MiniLM) and two-stage (static
+first, MiniLM when the static head is below ``fast_confidence``), with the share
+of calls the static stage decided. ``--threads`` sets onnxruntime's intra-op
+threads (0 = onnxruntime's default, all cores).
 
 `BENCHES` has the same (name, factory) shape as bench/route_latency.py, so that
 script can append these rows to its own table.
@@ -29,8 +32,9 @@ from rich.console import Console
 from rich.table import Table
 
 from modelyard.encoders import MiniLMEncoder
-from modelyard.routing.classifier.artefact import DEFAULT_DIR, ClassifierArtefact
-from modelyard.routing.classifier.router import ClassifierRouter, TextClassifier
+from modelyard.encoders.static import default_static_encoder
+from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, ClassifierArtefact
+from modelyard.routing.classifier.router import ClassifierRouter, TextClassifier, _calibrated
 from modelyard.routing.embedding_cache import EmbeddingCache
 from modelyard.routing.semantic import Route, SemanticRouter, SemanticRoutes
 from modelyard.types import ChatRequest, Decision
@@ -87,6 +91,21 @@ def build(threads: int) -> tuple[MiniLMEncoder, ClassifierRouter, SemanticRouter
     return encoder, classifier, SemanticRouter("semantic", routes, fallback="router:classifier")
 
 
+def build_staged(classifier: ClassifierRouter) -> tuple[ClassifierRouter, ClassifierRouter]:
+    """(static-only, two-stage) routers around the MiniLM one, with the shipped fast head."""
+    fast = TextClassifier(ClassifierArtefact.load(DEFAULT_STATIC_DIR), default_static_encoder())
+    static_only = ClassifierRouter("classifier-static", fast)
+    two_stage = ClassifierRouter(
+        "classifier-2stage", classifier.classifier, fast=fast, fast_confidence=_calibrated(fast)
+    )
+    return static_only, two_stage
+
+
+def fast_share(router: ClassifierRouter, queries: list[str]) -> float:
+    stages = [router.decide_sync(ChatRequest.from_text(q)).details["stage"] for q in queries]
+    return stages.count("fast") / len(stages)
+
+
 def time_calls(fn: Callable[[str], object], queries: list[str], n: int) -> tuple[list[float], list[float]]:
     """Wall-clock and process-CPU milliseconds per call. On a shared machine wall time
     includes waiting for a core; CPU time does not, so with one onnxruntime thread it
@@ -113,12 +132,17 @@ def pct(samples: list[float], q: float) -> float:
 def _timed(threads: int) -> tuple[dict[str, list[str]], list[tuple[str, Callable[[str], object]]]]:
     """What to time for one thread setting: full decisions, and the encoder and heads alone."""
     encoder, classifier, semantic = build(threads)
+    static_only, two_stage = build_staged(classifier)
+    static = static_only.classifier.encoder
     short = ClassifierRouter("classifier", classifier.classifier, max_chars=160)
     vec = encoder.encode(["a query"])
     head = classifier.classifier.artefact
     return bucketed_queries(encoder), [
         ("encoder only", lambda q: encoder.encode([q])),
+        ("static encoder only", lambda q: static.encode([q])),
         ("classifier decide", lambda q: classifier.decide_sync(ChatRequest.from_text(q))),
+        ("static classifier decide", lambda q: static_only.decide_sync(ChatRequest.from_text(q))),
+        ("two-stage classifier decide", lambda q: two_stage.decide_sync(ChatRequest.from_text(q))),
         ("classifier decide, max_chars=160", lambda q: short.decide_sync(ChatRequest.from_text(q))),
         ("embedding routes decide", lambda q: semantic.decide_sync(ChatRequest.from_text(q))),
         ("classifier head only", lambda _q: head.predict_proba(vec)),
@@ -128,16 +152,17 @@ def _timed(threads: int) -> tuple[dict[str, list[str]], list[tuple[str, Callable
 
 def run(n: int, threads_list: list[int], console: Console) -> None:
     table = Table(title=f"decision latency in ms (n={n} per row; load avg {os.getloadavg()[0]:.1f} at start)")
-    for col in ("threads", "what", "bucket", "p50", "p99", "mean", "CPU p50"):
+    for col in ("threads", "what", "bucket", "p50", "p99", "mean", "CPU p50", "static share"):
         table.add_column(col, justify="left" if col in ("what", "bucket") else "right")
     for threads in threads_list:
         queries, rows = _timed(threads)
+        staged = build_staged(build(threads)[1])[1]
         label = str(threads or "default")
         for what, fn in rows:
-            if "only" in what and what != "encoder only":
+            if "only" in what and "encoder" not in what:
                 s, _ = time_calls(fn, ["x"], n * 10)
                 us = (f"{pct(s, 0.5) * 1000:.0f} µs", f"{pct(s, 0.99) * 1000:.0f} µs")
-                table.add_row(label, what, "-", *us, "", "")
+                table.add_row(label, what, "-", *us, "", "", "")
                 continue
             for bucket, qs in queries.items():
                 s, c = time_calls(fn, qs, n)
@@ -147,7 +172,8 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
                     f"{statistics.fmean(s):.2f}",
                     f"{pct(c, 0.5):.2f}",
                 )
-                table.add_row(label, what, bucket, *stats)
+                share = f"{fast_share(staged, qs):.0%}" if what.startswith("two-stage") else ""
+                table.add_row(label, what, bucket, *stats, share)
     console.print(table)
     console.print(
         f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
@@ -158,7 +184,7 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
 def _decide(kind: str) -> Factory:
     def factory() -> Call:
         _, classifier, semantic = build(threads=0)
-        router = classifier if kind == "classifier" else semantic
+        router = {"classifier": classifier, "semantic": semantic, "two-stage": build_staged(classifier)[1]}[kind]
 
         async def call(request: ChatRequest) -> Decision:
             return router.decide_sync(request)
@@ -171,6 +197,7 @@ def _decide(kind: str) -> Factory:
 #: (name, factory) rows for bench/route_latency.py.
 BENCHES: list[tuple[str, Factory]] = [
     ("classifier (default artefact) decide", _decide("classifier")),
+    ("two-stage classifier (default-static → default) decide", _decide("two-stage")),
     ("embedding routes (8 x 20 utterances) decide", _decide("semantic")),
 ]
 

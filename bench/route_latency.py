@@ -5,7 +5,8 @@
 Rules and profile routers are timed over a mix of requests; the encoder routers
 (MiniLM classifier, embedding routes) are timed on held-out queries of about 10,
 50 and exactly 128 tokens (see bench/encoder_routers_latency.py for threads and
-per-stage breakdowns). Targets: rules p50 ≤ 50 µs, classifier p50 ≤ 5 ms.
+per-stage breakdowns; the two-stage classifier runs the static encoder distilled
+from MiniLM first). Targets: rules p50 ≤ 50 µs, classifier p50 ≤ 5 ms.
 
 Each entry of `BENCHES` is (name, factory); a factory builds whatever it needs
 once and returns an async callable taking one `ChatRequest`. Every call is
@@ -137,8 +138,15 @@ async def main(n: int, n_encoder: int, only: str | None) -> None:
         samples = await measure(factory(), n)
         table.add_row(name, f"{len(MIX)}-request mix", str(n), *_stats(samples))
     encoder, classifier, semantic = enc.build(threads=0)
+    static_only, two_stage = enc.build_staged(classifier)
     buckets = enc.bucketed_queries(encoder)
-    for name, router in (("classifier (default artefact) decide", classifier), ("embedding routes decide", semantic)):
+    encoder_rows = (
+        ("classifier (default artefact) decide", classifier),
+        ("static classifier (default-static) decide", static_only),
+        ("two-stage classifier (default-static → default) decide", two_stage),
+        ("embedding routes decide", semantic),
+    )
+    for name, router in encoder_rows:
         if only and only not in name:
             continue
         for bucket, queries in buckets.items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,12 @@ WEIGHTINGS = ("zipf", "none")
 _CLS, _SEP = 101, 102
 
 
-def raw_token_states(*, threads: int = 2, batch_size: int = 512, advance: Advance | None = None) -> dict[str, F32]:
-    """Per-token MiniLM outputs ``(vocab, 384)``: ``mean`` over the 3 positions and the ``token`` position alone."""
+def raw_token_states(
+    *, threads: int = 2, batch_size: int = 512, ids: Sequence[int] | None = None, advance: Advance | None = None
+) -> dict[str, F32]:
+    """Per-token MiniLM outputs ``(vocab, 384)``: ``mean`` over the 3 positions and the ``token`` position alone.
+
+    ``ids`` limits the work to some rows (the others stay zero); tests use it."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -48,10 +52,11 @@ def raw_token_states(*, threads: int = 2, batch_size: int = 512, advance: Advanc
     session = ort.InferenceSession(str(onnx_file()), options, providers=["CPUExecutionProvider"])
     mean = np.zeros((vocab_size, 384), dtype=np.float32)
     token = np.zeros((vocab_size, 384), dtype=np.float32)
-    for start in range(0, vocab_size, batch_size):
-        idx = np.arange(start, min(start + batch_size, vocab_size), dtype=np.int64)
-        ids = np.stack([np.full_like(idx, _CLS), idx, np.full_like(idx, _SEP)], axis=1)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    todo = np.asarray(ids if ids is not None else range(vocab_size), dtype=np.int64)
+    for start in range(0, len(todo), batch_size):
+        idx = todo[start : start + batch_size]
+        batch = np.stack([np.full_like(idx, _CLS), idx, np.full_like(idx, _SEP)], axis=1)
+        feeds = {"input_ids": batch, "attention_mask": np.ones_like(batch), "token_type_ids": np.zeros_like(batch)}
         (hidden,) = session.run(["last_hidden_state"], feeds)
         hidden = np.asarray(hidden, dtype=np.float32)
         mean[idx] = hidden.mean(axis=1)
