@@ -14,7 +14,7 @@ keys the configuration names, so even a provider bug cannot echo one back.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from modelyard.errors import (
     RateLimitExceededError,
     RequestError,
 )
+from modelyard.secrets import SecretScrubber
 from modelyard.server.jsonio import dumps
 
 __all__ = [
@@ -39,34 +40,14 @@ __all__ = [
     "invalid_body",
 ]
 
-_MIN_SECRET = 8  # shorter values would mangle ordinary words when redacted
-
-
 class PayloadTooLargeError(RequestError):
     """The body is larger than ``gateway.max_request_bytes``."""
 
     status_code = 413
 
 
-class Redactor:
-    """Replaces known secret values with ``***`` in text meant for clients or logs."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
-
-    @classmethod
-    def from_env(cls, names: Iterable[str | None], env: Mapping[str, str]) -> Redactor:
-        """From the environment variables the config names (``api_key_env``)."""
-        return cls(env.get(name, "") for name in names if name)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-    def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} secrets)"
+#: The gateway's name for the shared scrubber (it redacts client-facing text).
+Redactor = SecretScrubber
 
 
 def error_body(

@@ -9,34 +9,12 @@ hook (``module:function``, ``str -> str``) for PII.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 
 from modelyard.errors import ConfigError
+from modelyard.secrets import SecretScrubber
 
 __all__ = ["SecretScrubber", "TextPolicy", "load_hook"]
-
-_MIN_SECRET = 6
-
-
-class SecretScrubber:
-    """Callable ``str -> str`` that masks known secret values with ``***``."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
-
-    @classmethod
-    def from_env(cls, names: Iterable[str | None], env: Mapping[str, str]) -> SecretScrubber:
-        return cls(env.get(name, "") for name in names if name)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
-
-    def __repr__(self) -> str:
-        return f"SecretScrubber({len(self._secrets)} secrets)"
-
 
 def load_hook(ref: str) -> Callable[[str], str]:
     """Import ``module:function``; a config error names the key when it cannot."""
