@@ -184,7 +184,12 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
 def _decide(kind: str) -> Factory:
     def factory() -> Call:
         _, classifier, semantic = build(threads=0)
-        router = {"classifier": classifier, "semantic": semantic, "two-stage": build_staged(classifier)[1]}[kind]
+        routers: dict[str, ClassifierRouter | SemanticRouter] = {
+            "classifier": classifier,
+            "semantic": semantic,
+            "two-stage": build_staged(classifier)[1],
+        }
+        router = routers[kind]
 
         async def call(request: ChatRequest) -> Decision:
             return router.decide_sync(request)

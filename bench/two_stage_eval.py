@@ -23,6 +23,7 @@ from rich.table import Table
 from modelyard.encoders import default_encoder
 from modelyard.encoders.static import default_static_encoder
 from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, ClassifierArtefact
+from modelyard.routing.classifier.head import FloatArray
 from modelyard.routing.classifier.train import evaluate
 from modelyard.routing.embedding_cache import EmbeddingCache
 
@@ -43,11 +44,15 @@ def main(sweep: bool) -> None:
         y = np.array([full.labels.index(r["label"]) for r in rows], dtype=np.int64)
         p_full = full.predict_proba(cache.encode(default_encoder(), texts))
         p_fast = fast.predict_proba(default_static_encoder().encode(texts))
-        variants = [("static only", p_fast, None), ("MiniLM only", p_full, None)]
+        variants: list[tuple[str, FloatArray, float | None]] = [
+            ("static only", p_fast, None),
+            ("MiniLM only", p_full, None),
+        ]
         for t in thresholds:
             use = p_fast.max(axis=1) >= t
             mark = " (chosen)" if t == chosen else ""
-            variants.append((f"two-stage @ {t:.2f}{mark}", np.where(use[:, None], p_fast, p_full), float(use.mean())))
+            mixed = np.asarray(np.where(use[:, None], p_fast, p_full), dtype=np.float32)
+            variants.append((f"two-stage @ {t:.2f}{mark}", mixed, float(use.mean())))
         for variant, probs, share in variants:
             m = evaluate(probs, y, full.labels)
             table.add_row(
