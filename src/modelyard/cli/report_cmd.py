@@ -93,6 +93,7 @@ def _table(title: str, groups: list[Group], total: int) -> Table:
 
 
 def print_report(r: Report) -> None:
+    console.width = max(console.width, 140)  # eleven numeric columns do not fit 80
     span = ""
     if r.first is not None and r.last is not None:
         fmt = "%Y-%m-%d %H:%M"
