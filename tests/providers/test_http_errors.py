@@ -301,6 +301,25 @@ async def test_cancelling_a_stream_closes_the_upstream_connection(
 
 
 @kinds
+async def test_abandoning_a_stream_mid_answer_closes_the_connection_at_once(
+    kind: str, make_provider: MakeProvider, upstream: LoopbackUpstream
+) -> None:
+    """A client gone mid-answer: no waiting for the rest of the body (that is only for its end)."""
+    upstream.faults.add(Fault(chunk_delay_ms=50))
+    chunks = make_provider(kind).stream(ChatRequest.from_text("a b c d e f g h i j k l"), timeout=10)
+    assert (await anext(chunks)).text
+    assert upstream.open_connections == 1
+    began = time.perf_counter()
+    await chunks.aclose()  # type: ignore[attr-defined]
+    assert time.perf_counter() - began < 0.04  # less than one chunk delay: nothing was drained
+    for _ in range(100):
+        if upstream.open_connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert upstream.open_connections == 0
+
+
+@kinds
 async def test_connection_is_reused_between_calls(
     kind: str, make_provider: MakeProvider, upstream: LoopbackUpstream
 ) -> None:

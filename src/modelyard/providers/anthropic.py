@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.errors import BadRequestError, ConnectionFailedError, ContentFilteredError
-from modelyard.providers.http import HTTPProvider
+from modelyard.providers.http import HTTPProvider, SSEEvent
 from modelyard.providers.translate import (
     function_tools,
     inline_image,
@@ -196,7 +196,7 @@ class AnthropicProvider(HTTPProvider):
         body = self.build_body(request, stream=True)
         # Closed here, not by the garbage collector, so its connection is back in the pool
         # before the last chunk goes out.
-        async with aclosing(self.stream_events("/v1/messages", body, timeout=timeout)) as events:
+        async with aclosing(self.stream_events("/v1/messages", body, timeout=timeout, last=_is_stop)) as events:
             async for event in events:
                 data = self.decode(event.data)
                 kind = data.get("type") if isinstance(data, dict) else None
@@ -240,6 +240,11 @@ class AnthropicProvider(HTTPProvider):
                 ConnectionFailedError, f"{self.kind} upstream for {self.spec.name!r} ended the stream early"
             )
         yield StreamChunk(finish_reason=finish or "stop", usage=usage)
+
+
+def _is_stop(event: SSEEvent) -> bool:
+    """Anthropic's end of answer: ``event: message_stop`` (or its ``type`` in the data)."""
+    return event.event == "message_stop" or '"message_stop"' in event.data
 
 
 def _content_blocks(message: Message) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ import re
 import time
 import urllib.request
 from abc import abstractmethod
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -74,7 +74,7 @@ log = logging.getLogger("modelyard.providers")
 #: Without a per-call timeout: connect within 10 s, then at most 60 s between reads.
 _DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=60.0)
 #: How long and how much `_drain` reads after a stream's logical end.
-_DRAIN_SECONDS = 0.5
+_DRAIN_SECONDS = 0.25
 _DRAIN_BYTES = 64 * 1024
 
 
@@ -254,18 +254,23 @@ class HTTPProvider(Provider):
         body: Any,
         *,
         timeout: float | None = None,
+        last: Callable[[SSEEvent], bool] | None = None,
     ) -> AsyncGenerator[SSEEvent, None]:
         """POST ``body`` and yield the server-sent events of the answer.
 
         Ends when the upstream closes the stream cleanly; a drop in the middle
         raises `ConnectionFailedError`, a stall past the deadline
-        `ProviderTimeoutError`.
+        `ProviderTimeoutError`. ``last`` names the protocol's end-of-answer
+        event: a caller that stops (closes this generator) right after it lets
+        the body finish so the connection is reused; stopping anywhere else
+        (a client gone mid-answer) closes the connection at once.
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         decoder = SSEDecoder()
         lines = LineSplitter()
         events = 0
+        at_end = False  # the last event yielded was the end of the answer
         response: aiohttp.ClientResponse | None = None
         try:
             async with asyncio.timeout_at(deadline):
@@ -284,6 +289,7 @@ class HTTPProvider(Provider):
                     event = decoder.feed(line)
                     if event is not None:
                         events += 1
+                        at_end = last is not None and last(event)
                         yield event
                 if chunk is None:  # the upstream ended the body cleanly
                     break
@@ -292,8 +298,8 @@ class HTTPProvider(Provider):
             raise self._transport_error(exc, where) from None
         except TimeoutError:
             raise self._timeout_error(timeout, f"(stream, after {events} events)") from None
-        except GeneratorExit:  # the caller stopped at the answer's end ([DONE], message_stop)
-            if response is not None:
+        except GeneratorExit:
+            if at_end and response is not None:
                 await _drain(response)
             raise
         finally:

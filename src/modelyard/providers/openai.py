@@ -12,7 +12,7 @@ from contextlib import aclosing
 from typing import Any
 
 from modelyard.errors import ConnectionFailedError, ContentFilteredError, ProviderError
-from modelyard.providers.http import HTTPProvider
+from modelyard.providers.http import HTTPProvider, SSEEvent
 from modelyard.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, Usage
 
 __all__ = ["OpenAIProvider"]
@@ -115,7 +115,7 @@ class OpenAIProvider(HTTPProvider):
         done = False
         # Closed here, not by the garbage collector, so its connection is back in the pool
         # before the last chunk goes out.
-        async with aclosing(self.stream_events("/chat/completions", body, timeout=timeout)) as events:
+        async with aclosing(self.stream_events("/chat/completions", body, timeout=timeout, last=_is_done)) as events:
             async for event in events:
                 if event.is_done:
                     done = True
@@ -183,6 +183,10 @@ class OpenAIProvider(HTTPProvider):
             usage=usage,
             cost_usd=self.cost(usage),
         )
+
+
+def _is_done(event: SSEEvent) -> bool:
+    return event.is_done
 
 
 def _logprobs(raw: Any) -> list[float] | None:
