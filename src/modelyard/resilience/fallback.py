@@ -23,6 +23,8 @@ from modelyard.types import ChatRequest, Family, RequestTrace
 
 __all__ = ["FallbackRun"]
 
+_FAMILIES = frozenset(f.value for f in Family)
+
 
 class FallbackRun:
     """The candidates for one call, consumed in order as each fails."""
@@ -46,7 +48,7 @@ class FallbackRun:
         self.first = model
         self.owner = self._owner(model, trace)
         self.kinds = settings.fallback_kinds(self.owner) if self.owner else set(settings.fallback_on)
-        self._queue: deque[str] = deque(self._expand(self.owner, {model}) if self.owner else [])
+        self._chain: deque[str] | None = None  # expanded on the first failure: most calls never need it
         self.tried: list[str] = []
         self.last: ModelyardError | None = None
         self._worst = worst_case
@@ -58,12 +60,17 @@ class FallbackRun:
                 return name
         return None
 
+    def _queue(self) -> deque[str]:
+        if self._chain is None:
+            self._chain = deque(self._expand(self.owner, {self.first}) if self.owner else [])
+        return self._chain
+
     def _expand(self, name: str, seen: set[str]) -> list[str]:
         out: list[str] = []
         chain = self._settings.fallbacks.get(name)
         for alt in chain.to if chain is not None else []:
             family = alt.removeprefix("family:")
-            if family in {f.value for f in Family}:
+            if family in _FAMILIES:
                 members = sorted(
                     self._registry.of_family(Family(family)),
                     key=lambda s: (self._registry.estimate_cost(s, self._request), s.name),
@@ -89,20 +96,19 @@ class FallbackRun:
         self.last = exc
         self.tried.append(model)
         spec = self._registry.get(model)
-        known = {*self.tried, *self._queue}
+        queue = self._queue()
+        known = {*self.tried, *queue}
         if isinstance(exc, ProviderError) and exc.kind is ErrorKind.CONTEXT_TOO_LONG:
             bigger = [
                 s for s in self._registry.of_family(spec.family) if s.context_window > spec.context_window
             ]
-            self._queue.extend(
-                s.name for s in sorted(bigger, key=lambda s: s.context_window) if s.name not in known
-            )
+            queue.extend(s.name for s in sorted(bigger, key=lambda s: s.context_window) if s.name not in known)
         elif isinstance(exc, BudgetExceededError):
             members = sorted(
                 self._registry.of_family(spec.family),
                 key=lambda s: (self._registry.estimate_cost(s, self._request), s.name),
             )
-            self._queue.extend(s.name for s in members if s.name not in known)
+            queue.extend(s.name for s in members if s.name not in known)
 
     def _skip(self, model: str, failed: str) -> str | None:
         spec = self._registry.get(model)
@@ -123,8 +129,9 @@ class FallbackRun:
         if exc is None or not self.triggers(exc):
             return None
         failed = self.tried[-1]
-        while self._queue:
-            model = self._queue.popleft()
+        queue = self._queue()
+        while queue:
+            model = queue.popleft()
             if model in self.tried:
                 continue
             why = self._skip(model, failed)
