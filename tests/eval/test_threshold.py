@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from modelyard.errors import ModelLoadError
-from modelyard.eval.scorers import fit_head, score
 from modelyard.routing.threshold import ThresholdArtefact, ThresholdRouter, ThresholdScorer
+from modelyard.routing.threshold_heads import fit_head, score
 from modelyard.types import ChatRequest, Target
 
 

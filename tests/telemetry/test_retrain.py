@@ -58,8 +58,8 @@ def test_label_rules() -> None:
 async def test_retrain_from_logs_and_refuse_when_worse(make_engine: MakeEngine, tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     from modelyard.encoders import default_encoder
+    from modelyard.routing.classifier.retrain import retrain_from_records
     from modelyard.routing.classifier.train import LabeledSet, train_router
-    from modelyard.telemetry.retrain import retrain_from_records
 
     engine = make_engine(YAML)
     for n in range(10):

@@ -16,9 +16,9 @@ def train_from_logs(db: str, out: Path, *, since: str | None, force: bool, basel
     """Label records, retrain, compare with the live artefact at ``out``; exit 1 when refused."""
     from modelyard.encoders import default_encoder
     from modelyard.errors import ModelyardError
+    from modelyard.routing.classifier.retrain import retrain_from_records
     from modelyard.routing.classifier.train import load_labeled
     from modelyard.telemetry.report import load_records, parse_since
-    from modelyard.telemetry.retrain import retrain_from_records
 
     try:
         start = parse_since(since, now=time.time()) if since else None

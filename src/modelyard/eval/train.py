@@ -26,7 +26,7 @@ from modelyard.encoders.base import Encoder
 from modelyard.eval.datasets import GSM8K_STRONG, GSM8K_WEAK, OutcomeDataset, hash_split
 from modelyard.eval.embed_cache import cached_encode
 from modelyard.eval.metrics import apgr, two_model_curve
-from modelyard.eval.scorers import Head, fit_head, score
+from modelyard.routing.threshold_heads import Head, fit_head, score
 
 __all__ = [
     "CANDIDATES",

@@ -22,8 +22,8 @@ import numpy as np
 from modelyard.config.routers.threshold import ThresholdSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
-from modelyard.eval.scorers import Head, load_head, score
 from modelyard.routing.base import BuildContext, RouteContext, Router
+from modelyard.routing.threshold_heads import Head, load_head, score
 from modelyard.types import ChatRequest, Decision, Target
 
 __all__ = [
