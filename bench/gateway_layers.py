@@ -160,7 +160,7 @@ async def main(rounds: int, n: int) -> None:
     from modelyard.cli.serve_cmd import log_config
     from modelyard.config import parse_config
     from modelyard.engine import Engine
-    from modelyard.engine.calls import ModelCalls
+    from modelyard.providers.calls import ModelCalls
     from modelyard.server.app import create_app
     from modelyard.types import ChatRequest
 

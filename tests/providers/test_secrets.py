@@ -9,9 +9,9 @@ import pytest
 from tests.providers.provider_harness import KINDS, base_url, http_client
 
 from modelyard.config import parse_config
-from modelyard.engine.calls import ModelCalls
 from modelyard.errors import ProviderError
 from modelyard.providers import Provider, ProviderContext, create_provider
+from modelyard.providers.calls import ModelCalls
 from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import ChatRequest, Deadline, RequestTrace
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.config import Config, load_config, load_default_config
 from modelyard.encoders import default_encoder
-from modelyard.engine.calls import CallPath, ModelCalls
 from modelyard.engine.resolve import resolve
 from modelyard.errors import ConfigError, ModelyardError, ProviderError, RequestError
 from modelyard.providers import Provider, ProviderContext, create_provider
+from modelyard.providers.calls import CallPath, ModelCalls
 from modelyard.registry import AlwaysAvailable, Availability, Registry
 from modelyard.routing import BuildContext, RouteContext, Router, build_routers
 

@@ -42,7 +42,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp.http_exceptions import ContentEncodingError
-from yarl import URL
 
 from modelyard.errors import (
     AuthenticationError,
@@ -126,7 +125,6 @@ class HTTPProvider(Provider):
             "user-agent": "modelyard",
             **{k.lower(): v for k, v in self.spec.headers.items()},
         }
-        self._urls: dict[str, URL] = {}  # path → parsed URL, built once
         self._proxy = _env_proxy(self.base_url)
 
     # -- hooks -----------------------------------------------------------------
@@ -212,17 +210,11 @@ class HTTPProvider(Provider):
 
     # -- transport -------------------------------------------------------------
 
-    def _url(self, path: str) -> URL:
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = URL(self.base_url + path)
-        return url
-
     async def _send(self, path: str, body: Any) -> aiohttp.ClientResponse:
         """POST and return once the status line and headers arrived; the body is left to read."""
         return await self.context.http.request(
             "POST",
-            self._url(path),
+            self.base_url + path,
             data=_encode(body),
             headers={**self._static_headers, **self.auth_headers()},
             allow_redirects=False,

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 from modelyard.config import Config
 from modelyard.config.resilience import ResilienceSettings
-from modelyard.engine.calls import ModelCalls
 from modelyard.errors import ErrorKind, ModelyardError, NoModelFitsError, ProviderError
 from modelyard.providers import Provider
+from modelyard.providers.calls import ModelCalls
 from modelyard.registry import Registry
 from modelyard.resilience.calls import ResilientCalls
 from modelyard.resilience.state import StateBackend, create_state

@@ -17,8 +17,8 @@ from functools import partial
 from typing import TypeVar
 
 from modelyard.config.resilience import ResilienceSettings
-from modelyard.engine.calls import CallPath
 from modelyard.errors import BudgetExceededError, ProviderError, ProviderTimeoutError
+from modelyard.providers.calls import CallPath
 from modelyard.registry import Registry
 from modelyard.resilience.breaker import Admission, BreakerBoard, CircuitOpenError, Outcome, Transition
 from modelyard.resilience.budget import Budget, Reservation
