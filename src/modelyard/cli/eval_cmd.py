@@ -127,6 +127,7 @@ def eval_command(
             report, paths = run_eval(request, out_dir=out, progress=on_embed, tick=on_tick)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             fail(str(exc))
+    console.width = max(console.width, 140)  # the metrics table has nine columns
     console.print(metrics_table(report))
     console.print(
         "APGR: area under PGR on 0..100% strong calls (11 points); "
