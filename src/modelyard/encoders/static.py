@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelyard._files import atomic_write
 from modelyard.encoders.base import Vectors
 from modelyard.errors import ModelLoadError
 
@@ -62,18 +61,6 @@ def _digest(codes: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]) -> str
     for a in (np.ascontiguousarray(codes), np.ascontiguousarray(scales)):
         h.update(f"{a.dtype.str}|{a.shape}|".encode() + a.tobytes())
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -137,8 +124,8 @@ class StaticArtefact:
         path = Path(path)
         buf = io.BytesIO()
         np.savez_compressed(buf, codes=self.codes, scales=self.scales)
-        _atomic_write(path / "vectors.npz", buf.getvalue())
-        _atomic_write(path / "encoder.json", (json.dumps(self.meta(), indent=2) + "\n").encode())
+        atomic_write(path / "vectors.npz", buf.getvalue())
+        atomic_write(path / "encoder.json", (json.dumps(self.meta(), indent=2) + "\n").encode())
         return path
 
     @classmethod

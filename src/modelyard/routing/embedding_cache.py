@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from modelyard._files import atomic_write
 from modelyard.encoders.base import Encoder, Vectors
 
 __all__ = ["DEFAULT_CACHE_DIR", "EmbeddingCache", "query_vector", "text_key"]
@@ -62,15 +61,7 @@ class EmbeddingCache:
             keys=np.array(keys),
             vectors=np.stack([known[k] for k in keys]).astype(np.float32),
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, buf.getvalue())
 
     def encode(self, encoder: Encoder, texts: Sequence[str], *, batch_size: int = 64) -> Vectors:
         """Vectors for ``texts`` in order; only texts not yet cached reach the encoder."""

@@ -17,14 +17,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from modelyard._files import atomic_write
 from modelyard.errors import ModelLoadError
 from modelyard.routing.classifier.head import Arrays, FloatArray, LinearHead, MlpHead, head_from_arrays
 
@@ -47,18 +46,6 @@ def _digest(arrays: Arrays) -> str:
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -105,12 +92,12 @@ class ClassifierArtefact:
             buf = io.BytesIO()
             packed = {**arrays, _META_KEY: np.frombuffer(meta_json.encode(), dtype=np.uint8)}
             np.savez_compressed(buf, **packed)  # type: ignore[arg-type]
-            _atomic_write(path, buf.getvalue())
+            atomic_write(path, buf.getvalue())
             return path
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-        _atomic_write(path / "weights.npz", buf.getvalue())
-        _atomic_write(path / "router.json", meta_json.encode())
+        atomic_write(path / "weights.npz", buf.getvalue())
+        atomic_write(path / "router.json", meta_json.encode())
         return path
 
     @classmethod
