@@ -1,18 +1,21 @@
-"""One sink behind a bounded queue and its own thread: the request path only enqueues.
+"""One sink behind a bounded buffer and its own thread: the request path only appends.
 
-``offer`` never blocks: when the queue is full the item is dropped and
-counted. The thread batches (up to ``batch_size`` items or ``flush_interval``
-seconds, whichever comes first) and writes; a failed write is logged (at
-most once a minute) and its items counted as failed. A sink that cannot open
-is retried on the next batch.
+``offer`` never blocks and never wakes the thread for a single item: it
+appends to a deque (dropping and counting the item when ``queue_size`` are
+already waiting) and sets the wake event only once ``batch_size`` items wait.
+Otherwise the thread wakes every ``flush_interval`` seconds and drains what is
+there in batches of up to ``batch_size``. Waking a thread per request cost
+more than the write itself (a condition notify and a GIL hand-off each time).
+A failed write is logged (at most once a minute) and its items counted as
+failed. A sink that cannot open is retried on the next batch.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from modelyard.telemetry.sinks.base import Item, Sink
@@ -21,7 +24,6 @@ __all__ = ["SinkStats", "SinkWorker"]
 
 log = logging.getLogger("modelyard.telemetry")
 
-_STOP = object()
 _LOG_EVERY_S = 60.0
 
 
@@ -43,9 +45,13 @@ class _Flush:
 class SinkWorker:
     def __init__(self, sink: Sink, *, queue_size: int, batch_size: int, flush_interval_s: float) -> None:
         self.sink = sink
+        self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._items: deque[Item | _Flush] = deque()
+        self._waiting = 0  # items (not flush markers) in ``_items``
+        self._wake = threading.Event()
+        self._stop = False
         self._lock = threading.Lock()
         self.written = 0
         self.dropped = 0
@@ -53,78 +59,80 @@ class SinkWorker:
         self.last_error: str | None = None
         self._last_logged = -_LOG_EVERY_S
         self._opened = False
-        self._thread = threading.Thread(
-            target=self._run, name=f"modelyard-telemetry[{sink.name}]", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"modelyard-telemetry[{sink.name}]", daemon=True)
         self._thread.start()
 
     # -- request path ----------------------------------------------------------------
 
     def offer(self, item: Item) -> bool:
-        try:
-            self._queue.put_nowait(item)
-            return True
-        except queue.Full:
-            with self._lock:
+        with self._lock:
+            if self._waiting >= self.queue_size:
                 self.dropped += 1
-            return False
+                return False
+            self._items.append(item)
+            self._waiting += 1
+            full = self._waiting >= self.batch_size
+        if full:
+            self._wake.set()
+        return True
 
     # -- control -----------------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything offered before now is written (or failed). False on timeout."""
-        marker = _Flush()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
+        if not self._thread.is_alive():
             return False
+        marker = _Flush()
+        with self._lock:
+            self._items.append(marker)
+        self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, close the sink, stop the thread (gives up after ``timeout``)."""
         if not self._thread.is_alive():
             return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            log.warning("telemetry sink %s did not drain in %.1fs; closing anyway", self.sink.name, timeout)
-            return
+        self._stop = True
+        self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("telemetry sink %s did not drain in %.1fs; closing anyway", self.sink.name, timeout)
 
     def stats(self) -> SinkStats:
         with self._lock:
-            return SinkStats(
-                self.sink.name, self._queue.qsize(), self.written, self.dropped, self.failed, self.last_error
-            )
+            return SinkStats(self.sink.name, self._waiting, self.written, self.dropped, self.failed, self.last_error)
 
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[Item] = []
-            markers: list[_Flush] = []
-            deadline: float | None = None
-            while len(batch) < self.batch_size:
-                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    item = self._queue.get(timeout=wait)
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                if isinstance(item, _Flush):
-                    markers.append(item)
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-                if deadline is None:
-                    deadline = time.monotonic() + self.flush_interval_s
-            if batch:
-                self._write(batch)
-            for marker in markers:
-                marker.done.set()
+        while True:
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            stop = self._stop  # read before draining: what was offered before close is written
+            while self._drain_one():
+                pass
+            if stop:
+                break
         self._close()
+
+    def _drain_one(self) -> bool:
+        """Write one batch (up to ``batch_size`` items or up to a flush marker). False when empty."""
+        batch: list[Item] = []
+        marker: _Flush | None = None
+        with self._lock:
+            items = self._items
+            while items and len(batch) < self.batch_size:
+                item = items.popleft()
+                if isinstance(item, _Flush):
+                    marker = item
+                    break
+                batch.append(item)
+            self._waiting -= len(batch)
+        if batch:
+            self._write(batch)
+        if marker is not None:
+            marker.done.set()
+        return bool(batch) or marker is not None
 
     def _write(self, batch: list[Item]) -> None:
         try:
