@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Protocol
 
 from modelyard.errors import ProviderError, ProviderTimeoutError
@@ -63,38 +64,12 @@ class ModelCalls:
     ) -> ChatResponse:
         provider = self.providers[model]
         started = time.perf_counter()
-        try:
-            timeout = self._timeout(provider, deadline, model)
+        timeout = self._timeout(provider, deadline, model)
+        with _recorded(trace, provider, started, purpose, "did not answer", timeout):
             async with asyncio.timeout(timeout):
                 response = await provider.chat(request, timeout=timeout)
-        except TimeoutError:
-            exc = ProviderTimeoutError(
-                f"{model!r} did not answer within {timeout:.3f}s", model=model, provider=provider.kind
-            )
-            _record_error(trace, provider, exc, started, purpose)
-            raise exc from None
-        except ProviderError as exc:
-            _record_error(trace, provider, exc, started, purpose)
-            raise
-        except asyncio.CancelledError:
-            _append(trace, _attempt(provider, "cancelled", started, purpose))
-            raise
-        latency = (time.perf_counter() - started) * 1000.0
-        response.latency_ms = latency  # the provider's own fresh object: set, not copied
-        _append(
-            trace,
-            Attempt(
-                model=model,
-                provider=provider.kind,
-                status="ok",
-                latency_ms=latency,
-                usage=response.usage,
-                cost_usd=response.cost_usd,
-                purpose=purpose,
-                simulated=response.simulated,
-            )
-        )
-        return response
+        response.latency_ms = _ok(trace, provider, started, purpose, response.usage, response.cost_usd)
+        return response  # the provider's own fresh object: latency set, not copied
 
     async def stream(
         self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
@@ -103,68 +78,64 @@ class ModelCalls:
         started = time.perf_counter()
         usage = Usage()
         timeout = self._timeout(provider, deadline, model)
-        try:
+        with _recorded(trace, provider, started, "answer", "stream did not finish", timeout):
             async with asyncio.timeout(timeout):
                 async for chunk in provider.stream(request, timeout=timeout):
                     if chunk.usage is not None:
                         usage = chunk.usage
                     yield chunk
-        except TimeoutError:
-            exc = ProviderTimeoutError(
-                f"{model!r} stream did not finish within {timeout:.3f}s", model=model, provider=provider.kind
-            )
-            _record_error(trace, provider, exc, started, "answer")
-            raise exc from None
-        except ProviderError as exc:
-            _record_error(trace, provider, exc, started, "answer")
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            _append(trace, _attempt(provider, "cancelled", started, "answer"))
-            raise
-        _append(
-            trace,
-            Attempt(
-                model=model,
-                provider=provider.kind,
-                status="ok",
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                usage=usage,
-                cost_usd=provider.cost(usage),
-                simulated=provider.simulated,
-            )
-        )
+        _ok(trace, provider, started, "answer", usage, provider.cost(usage))
 
     async def embed(
         self, model: str, texts: list[str], *, trace: RequestTrace, deadline: Deadline
     ) -> EmbeddingResponse:
         provider = self.providers[model]
         started = time.perf_counter()
-        try:
-            timeout = self._timeout(provider, deadline, model)
+        timeout = self._timeout(provider, deadline, model)
+        with _recorded(trace, provider, started, "embed", "did not embed", timeout):
             async with asyncio.timeout(timeout):
                 response = await provider.embed(texts, timeout=timeout)
-        except TimeoutError:
-            exc = ProviderTimeoutError(f"{model!r} did not embed in time", model=model, provider=provider.kind)
-            _record_error(trace, provider, exc, started, "embed")
-            raise exc from None
-        except ProviderError as exc:
-            _record_error(trace, provider, exc, started, "embed")
-            raise
-        latency = (time.perf_counter() - started) * 1000.0
-        _append(
-            trace,
-            Attempt(
-                model=model,
-                provider=provider.kind,
-                status="ok",
-                latency_ms=latency,
-                usage=response.usage,
-                cost_usd=response.cost_usd,
-                purpose="embed",
-                simulated=response.simulated,
-            )
-        )
+        latency = _ok(trace, provider, started, "embed", response.usage, response.cost_usd)
         return response.model_copy(update={"latency_ms": latency})
+
+
+@contextmanager
+def _recorded(
+    trace: RequestTrace, provider: Provider, started: float, purpose: str, what: str, timeout: float
+) -> Iterator[None]:
+    """Turn how a call ended into an `Attempt` on the trace; timeouts become `ProviderTimeoutError`."""
+    try:
+        yield
+    except TimeoutError:
+        name = provider.spec.name
+        exc = ProviderTimeoutError(f"{name!r} {what} within {timeout:.3f}s", model=name, provider=provider.kind)
+        _record_error(trace, provider, exc, started, purpose)
+        raise exc from None
+    except ProviderError as exc:
+        _record_error(trace, provider, exc, started, purpose)
+        raise
+    except (asyncio.CancelledError, GeneratorExit):
+        _append(trace, _attempt(provider, "cancelled", started, purpose))
+        raise
+
+
+def _ok(trace: RequestTrace, provider: Provider, started: float, purpose: str, usage: Usage, cost: float) -> float:
+    """Record a successful attempt; return its latency in ms."""
+    latency = (time.perf_counter() - started) * 1000.0
+    _append(
+        trace,
+        Attempt(
+            model=provider.spec.name,
+            provider=provider.kind,
+            status="ok",
+            latency_ms=latency,
+            usage=usage,
+            cost_usd=cost,
+            purpose=purpose,
+            simulated=provider.simulated,
+        ),
+    )
+    return latency
 
 
 def _attempt(provider: Provider, status: str, started: float, purpose: str) -> Attempt:
