@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,6 +41,18 @@ routers:
 
 def make_config(text: str, **kw: object) -> Config:
     return parse_config(textwrap.dedent(text), source="test.yaml", **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep records written by the embedded default's SQLite sink out of the user's home."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous
 
 
 @pytest.fixture
