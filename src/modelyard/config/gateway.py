@@ -35,3 +35,10 @@ class GatewaySettings(BaseModel):
     api_keys: list[GatewayKey] = Field(default_factory=list)
     default_latency_budget_ms: float = Field(default=60_000, gt=0)
     max_request_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_n: int = Field(
+        default=8,
+        ge=1,
+        le=128,
+        description="the most choices (OpenAI's n) one chat request may ask for; more is a 400 naming n. "
+        "Each fanned-out choice is a model call, so this bounds what one request can spend",
+    )

@@ -78,6 +78,10 @@ class Provider(ABC):
 
     kind: ClassVar[str]
     simulated: ClassVar[bool] = False
+    #: The most choices one upstream call returns (OpenAI ``n``, Gemini ``candidateCount``).
+    #: 1 means the protocol has no such parameter: the engine fans ``n > 1`` out as separate
+    #: calls, and the call path never hands this provider a request with ``n > 1``.
+    max_choices: ClassVar[int] = 1
 
     def __init__(self, spec: ModelSpec, context: ProviderContext | None = None) -> None:
         self.spec = spec

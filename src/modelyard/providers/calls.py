@@ -63,6 +63,7 @@ class ModelCalls:
         self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
     ) -> ChatResponse:
         provider = self.providers[model]
+        request = _within_choices(request, provider)
         started = time.perf_counter()
         timeout = self._timeout(provider, deadline, model)
         with _recorded(trace, provider, started, purpose, "did not answer", timeout):
@@ -75,6 +76,7 @@ class ModelCalls:
         self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
     ) -> AsyncIterator[StreamChunk]:
         provider = self.providers[model]
+        request = _within_choices(request, provider)
         started = time.perf_counter()
         usage = Usage()
         timeout = self._timeout(provider, deadline, model)
@@ -97,6 +99,18 @@ class ModelCalls:
                 response = await provider.embed(texts, timeout=timeout)
         latency = _ok(trace, provider, started, "embed", response.usage, response.cost_usd)
         return response.model_copy(update={"latency_ms": latency})
+
+
+def _within_choices(request: ChatRequest, provider: Provider) -> ChatRequest:
+    """``n`` no larger than the provider's ``max_choices`` (dropped at 1).
+
+    A fallback can hand a request with ``n > 1`` to a model whose protocol has
+    no ``n``; it answers fewer choices and the engine fans out the rest.
+    """
+    if request.n is None or request.n <= provider.max_choices:
+        return request
+    n = provider.max_choices
+    return request.model_copy(update={"n": n if n > 1 else None})
 
 
 @contextmanager
