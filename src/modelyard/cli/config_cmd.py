@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from modelyard.cli.common import ConfigOption, console, fail, load
+from modelyard.cli.common import ConfigOption, console, err_console, fail, load
 from modelyard.config import ModelSpec
 
 __all__ = ["register"]
@@ -16,12 +17,22 @@ __all__ = ["register"]
 
 def validate(
     config: Annotated[Path, typer.Argument(help="YAML config file to check.", show_default=False)],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if there are warnings (empty or unset variables).")
+    ] = False,
 ) -> None:
-    """Check a config file: schema, references, router cycles, provider options.
+    """Check a config file: schema, references, router cycles, provider options, environment.
 
-    Exits 0 and prints a summary when valid; exits 1 with one line naming the
-    file, key path and reason when not. Nothing is started.
+    Exits 0 and prints a summary when valid: every ``${VAR}`` reference and what
+    it resolved to, and every variable the config names (API keys, DSNs), with
+    secrets shown as ``set (N chars)``, never their value; then warnings for
+    empty or unset variables. Exits 1 with one line naming the file, key path
+    and reason when not valid (or, with ``--strict``, when there are warnings).
+    Nothing is started.
     """
+    import os
+
+    from modelyard.config.envreport import env_warnings, named_variables
     from modelyard.engine import Engine
     from modelyard.errors import ModelyardError
 
@@ -30,11 +41,32 @@ def validate(
         engine = Engine(cfg)
     except ModelyardError as exc:
         fail(str(exc))
-    console.print(
-        f"[green]ok[/] {config}: {len(cfg.models)} models, {len(cfg.routers)} routers",
-        highlight=False,
-    )
     del engine
+    console.print(
+        f"[green]ok[/] {escape(str(config))}: {len(cfg.models)} models, {len(cfg.routers)} routers",
+        highlight=False,
+        soft_wrap=True,
+    )
+    refs = cfg.env_references
+    if refs:
+        say(f"environment references ({len(refs)}):")
+        for ref in refs:
+            say(f"  {ref.key}: {ref.expression} → {ref.shown} ({ref.how})")
+    named = named_variables(cfg, os.environ)
+    if named:
+        say(f"variables read at run time ({len(named)}):")
+        for var in named:
+            say(f"  {var.key}: {var.var} → {var.shown} ({var.purpose})")
+    warnings = env_warnings(cfg, os.environ)
+    for line in warnings:
+        err_console.print(f"warning: {cfg.source}: {line}", highlight=False, soft_wrap=True, markup=False)
+    if warnings and strict:
+        fail(f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''} (--strict)")
+
+
+def say(line: str) -> None:
+    """Print ``line`` as is: no markup, no highlighting, no wrapping."""
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def models(config: ConfigOption = None) -> None:

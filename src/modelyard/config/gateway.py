@@ -29,7 +29,7 @@ class GatewayKey(BaseModel):
 
 class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=0, le=65535)
     default_model: str = Field(default="default", description="used when a request names no model")
     api_keys: list[GatewayKey] = Field(default_factory=list)

@@ -1,8 +1,12 @@
-"""Load a YAML configuration: parse, interpolate env vars, validate, cross-check.
+"""Load a YAML configuration: parse, expand env vars, validate, cross-check.
 
 Every failure raises `ConfigError` whose message is one line naming the file,
 the key path and the reason, e.g.
-``prod.yaml: models.gpt-mini.price.input: must be ≥ 0``.
+``prod.yaml: models.gpt-mini.price.input: must be ≥ 0``. ``${…}`` references
+follow the shell (`modelyard.config.envvars`); the loaded `Config` lists them
+in ``env_references``. Values of secret-looking references never appear in
+error messages, and an error at a key that holds a reference says how that
+reference resolved (``${VLLM_URL}: set but empty``).
 """
 
 from __future__ import annotations
@@ -17,18 +21,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from modelyard.config.errors_format import first_error, format_loc
+from modelyard.config.envvars import EnvReference, expand_tree
+from modelyard.config.errors_format import first_error
 from modelyard.config.resilience import check_resilience
 from modelyard.config.routers import ROUTER_SPECS, RouterSpec
 from modelyard.config.schema import Config
 from modelyard.errors import ConfigError
+from modelyard.secrets import SecretScrubber
 from modelyard.types import Family, Target
 
 __all__ = ["DEFAULT_CONFIG", "load_config", "load_default_config", "parse_config"]
 
 DEFAULT_CONFIG = "default.yaml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _FAMILIES = {f.value for f in Family}
 
 
@@ -79,7 +84,26 @@ def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] 
         raise ConfigError(f"invalid YAML: {exc}", file=source) from None
     if not isinstance(raw, dict):
         raise ConfigError("top level must be a mapping with a 'models' key", file=source)
-    raw = _interpolate(raw, env if env is not None else os.environ, source, [])
+    raw, references = expand_tree(raw, env if env is not None else os.environ, source)
+    try:
+        config = _validate(raw, source)
+    except ConfigError as exc:
+        raise _explained(exc, references) from None
+    config._env_references = tuple(references)
+    return config
+
+
+def _explained(exc: ConfigError, references: list[EnvReference]) -> ConfigError:
+    """``exc`` with secret values masked and the references at its key explained."""
+    scrub = SecretScrubber(ref.value for ref in references if ref.secret)
+    reason = scrub(exc.reason)
+    notes = [f"{ref.expression}: {ref.how}" for ref in references if exc.key and ref.key == exc.key]
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return ConfigError(reason, file=exc.file, key=exc.key)
+
+
+def _validate(raw: dict[str, Any], source: str) -> Config:
     routers_raw = raw.pop("routers", None) or {}
     if not isinstance(routers_raw, dict):
         raise ConfigError("must be a mapping of router name to router", file=source, key="routers")
@@ -94,30 +118,6 @@ def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] 
     _check_names(config)
     _check_references(config)
     return config
-
-
-def _interpolate(node: Any, env: Mapping[str, str], source: str, loc: list[str | int]) -> Any:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in strings."""
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, source, [*loc, str(k)]) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, source, [*loc, i]) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def repl(match: re.Match[str]) -> str:
-        var, default = match.group(1), match.group(2)
-        if var in env:
-            return env[var]
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"environment variable {var} is not set (set it, or write ${{{var}:-default}})",
-            file=source,
-            key=format_loc(loc),
-        )
-
-    return _ENV.sub(repl, node)
 
 
 def _router_spec(name: str, body: Any, source: str) -> RouterSpec:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelyard.config.values import HttpUrl
 from modelyard.types import Family, Modality, PrivacyTier, Usage
 
 __all__ = ["PROVIDER_KINDS", "Modalities", "ModelSpec", "Price"]
@@ -48,9 +49,9 @@ class ModelSpec(BaseModel):
     family: Family
     provider: str
     upstream_model: str | None = Field(
-        default=None, description="model id sent upstream; defaults to the registry name"
+        default=None, min_length=1, description="model id sent upstream; defaults to the registry name"
     )
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     modalities: Modalities = Field(default_factory=Modalities)
     context_window: int = Field(default=8192, gt=0)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelyard.config.values import RedisUrl
 from modelyard.errors import ConfigError, ErrorKind
 from modelyard.types import Family
 
@@ -194,7 +195,7 @@ class StateSettings(_Strict):
     """Where breakers, limits and budgets keep their state; ``redis`` shares it across instances."""
 
     backend: Literal["memory", "redis"] = "memory"
-    url: str = "redis://127.0.0.1:6379/0"
+    url: RedisUrl = "redis://127.0.0.1:6379/0"
     prefix: str = Field(default="modelyard", min_length=1)
     refresh_ms: float = Field(default=250.0, ge=0, description="how stale a shared breaker view may get")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from modelyard.config.envvars import EnvReference
 from modelyard.config.gateway import GatewaySettings
 from modelyard.config.models import ModelSpec
 from modelyard.config.resilience import ResilienceSettings
@@ -18,8 +19,9 @@ __all__ = ["Config"]
 class Config(BaseModel):
     """A whole configuration: models, routers and the layers around them.
 
-    Build one with `modelyard.config.load_config`, which also resolves router
-    kinds, checks references and reports errors with file and key path.
+    Build one with `modelyard.config.load_config`, which also expands ``${…}``
+    references, resolves router kinds, checks references and reports errors
+    with file and key path.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +35,12 @@ class Config(BaseModel):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     source: str = Field(default="<memory>", exclude=True)
+    _env_references: tuple[EnvReference, ...] = PrivateAttr(default=())
+
+    @property
+    def env_references(self) -> tuple[EnvReference, ...]:
+        """Every ``${…}`` the loader expanded, in file order (see `modelyard.config.envvars`)."""
+        return self._env_references
 
     def names(self) -> list[str]:
         """Every name a request's ``model`` field may use."""

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelyard.config.values import HttpUrl
 from modelyard.types import Family
 
 __all__ = [
@@ -81,7 +82,7 @@ class TracingSettings(_Strict):
 
     enabled: bool = False
     exporter: Literal["none", "console", "otlp", "memory"] = "none"
-    endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint; default: the SDK's env vars")
+    endpoint: HttpUrl | None = Field(default=None, description="OTLP/HTTP endpoint; default: the SDK's env vars")
     service_name: str = "modelyard"
 
 

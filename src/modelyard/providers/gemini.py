@@ -32,6 +32,7 @@ from modelyard.providers.translate import (
 from modelyard.types import (
     ChatRequest,
     ChatResponse,
+    Choice,
     EmbeddingResponse,
     Message,
     StreamChunk,
@@ -60,6 +61,7 @@ class GeminiProvider(HTTPProvider):
 
     kind = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
+    max_choices = 8  # generationConfig.candidateCount is 1..8
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,6 +115,7 @@ class GeminiProvider(HTTPProvider):
             ("topP", request.top_p),
             ("maxOutputTokens", limit),
             ("seed", request.seed),
+            ("candidateCount", request.n if request.choice_count > 1 else None),
         )
         config.update({k: v for k, v in pairs if v is not None})
         if request.stop:
@@ -134,16 +137,21 @@ class GeminiProvider(HTTPProvider):
         if not isinstance(data, dict):
             raise self.malformed("answer is not a JSON object")
         self._check_blocked(data)
-        text, calls, finish = self._candidate(data, final=True)
+        choices = [
+            c.model_copy(update={"index": i, "finish_reason": c.finish_reason or "stop"})
+            for i, c in enumerate(self._candidates(data, request.choice_count, final=True))
+        ]
+        first = choices[0]
         return self.finish(
             ChatResponse(
                 model=self.spec.name,
                 provider=self.kind,
-                text=text,
-                finish_reason=finish or "stop",
-                tool_calls=calls or None,
+                text=first.text,
+                finish_reason=first.finish_reason,
+                tool_calls=first.tool_calls,
                 usage=_usage(data.get("usageMetadata"), Usage(images=len(request.images))),
                 upstream_model=data.get("modelVersion"),
+                choices=choices if len(choices) > 1 else [],
             )
         )
 
@@ -155,16 +163,23 @@ class GeminiProvider(HTTPProvider):
                 f"{self.kind} upstream blocked the prompt for {self.spec.name!r}: {reason}",
             )
 
-    def _candidate(
-        self, data: dict[str, Any], *, final: bool
-    ) -> tuple[str, list[dict[str, Any]], str | None]:
-        """Text, tool calls and finish reason of the first candidate."""
+    def _candidates(self, data: dict[str, Any], wanted: int, *, final: bool) -> list[Choice]:
+        """Text, tool calls and finish reason (None until it finishes) of each candidate, by index.
+
+        Only indices below ``wanted`` (``candidateCount``) count; a final answer
+        without one is malformed.
+        """
         candidates = data.get("candidates")
-        if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
-            if final:
-                raise self.malformed("answer without candidates")
-            return "", [], None
-        candidate = candidates[0]
+        out: list[Choice] = []
+        for position, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
+            index = candidate.get("index", position) if isinstance(candidate, dict) else None
+            if isinstance(index, int) and 0 <= index < wanted:
+                out.append(self._candidate(index, candidate))
+        if final and not out:
+            raise self.malformed("answer without candidates")
+        return sorted(out, key=lambda c: c.index)
+
+    def _candidate(self, index: int, candidate: dict[str, Any]) -> Choice:
         reason = candidate.get("finishReason")
         if reason in _FILTERED:
             raise self.error(
@@ -185,7 +200,7 @@ class GeminiProvider(HTTPProvider):
         finish = _FINISH.get(str(reason), "stop") if reason else None
         if calls and finish == "stop":
             finish = "tool_calls"
-        return "".join(texts), calls, finish
+        return Choice(index=index, text="".join(texts), tool_calls=calls or None, finish_reason=finish)
 
     async def stream(
         self,
@@ -194,7 +209,7 @@ class GeminiProvider(HTTPProvider):
         timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         usage = Usage(images=len(request.images))
-        finish: str | None = None
+        finish: dict[int, str] = {}  # per candidate index
         path = f"{self._path}:streamGenerateContent?alt=sse"
         async for event in self.stream_events(path, self.build_body(request), timeout=timeout):
             data = self.decode(event.data)
@@ -205,16 +220,20 @@ class GeminiProvider(HTTPProvider):
                 status = code if isinstance(code, int) and 400 <= code < 600 else 500
                 raise self.status_error(status, {}, event.data.encode())
             self._check_blocked(data)
-            text, calls, reason = self._candidate(data, final=False)
             usage = _usage(data.get("usageMetadata"), usage)
-            if text or calls:
-                yield StreamChunk(text=text, tool_calls=calls or None)
-            finish = reason or finish
-        if finish is None:
+            for c in self._candidates(data, request.choice_count, final=False):
+                if c.text or c.tool_calls:
+                    yield StreamChunk(index=c.index, text=c.text, tool_calls=c.tool_calls)
+                if c.finish_reason:
+                    finish[c.index] = c.finish_reason
+        if not finish:
             raise self.error(
                 ConnectionFailedError, f"{self.kind} upstream for {self.spec.name!r} ended the stream early"
             )
-        yield StreamChunk(finish_reason=finish, usage=usage)
+        # Each candidate ends with its finish_reason; the last end carries the usage of all of them.
+        ends = sorted(finish)
+        for i in ends:
+            yield StreamChunk(index=i, finish_reason=finish[i], usage=usage if i == ends[-1] else None)
 
     # -- embeddings --------------------------------------------------------------
 

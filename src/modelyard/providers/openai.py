@@ -13,7 +13,7 @@ from typing import Any
 
 from modelyard.errors import ConnectionFailedError, ContentFilteredError, ProviderError
 from modelyard.providers.http import HTTPProvider, SSEEvent
-from modelyard.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, Usage
+from modelyard.types import ChatRequest, ChatResponse, Choice, EmbeddingResponse, StreamChunk, Usage
 
 __all__ = ["OpenAIProvider"]
 
@@ -36,6 +36,7 @@ class OpenAIProvider(HTTPProvider):
 
     kind = "openai"
     default_base_url = "https://api.openai.com/v1"
+    max_choices = 128  # OpenAI's limit on n; a compatible server that answers fewer is topped up
 
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key()  # None for keyless local servers (Ollama, llama.cpp)
@@ -59,25 +60,38 @@ class OpenAIProvider(HTTPProvider):
         return self.finish(self.parse_response(data, request))
 
     def parse_response(self, data: Any, request: ChatRequest) -> ChatResponse:
+        """Every choice the upstream sent (``n``), renumbered 0.. in its ``index`` order."""
         try:
-            choice = data["choices"][0]
-            message = choice["message"]
-            text = message.get("content") or ""
-            if not isinstance(text, str):
-                raise TypeError("content is not a string")
+            raw = sorted(data["choices"], key=lambda c: c.get("index", 0))
+            choices = [self._choice(i, c) for i, c in enumerate(raw[: request.choice_count])]
+            first = choices[0]
         except (KeyError, IndexError, TypeError, AttributeError):
             raise self.malformed("chat completion without choices[0].message") from None
-        finish = choice.get("finish_reason")
-        self._check_filter(finish, message.get("refusal"), text)
         return ChatResponse(
             model=self.spec.name,
             provider=self.kind,
+            text=first.text,
+            finish_reason=first.finish_reason,
+            tool_calls=first.tool_calls,
+            usage=self._usage(data.get("usage"), request, "".join(c.text for c in choices)),
+            logprobs=first.logprobs,
+            upstream_model=data.get("model"),
+            choices=choices if len(choices) > 1 else [],
+        )
+
+    def _choice(self, index: int, choice: Any) -> Choice:
+        message = choice["message"]
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            raise TypeError("content is not a string")
+        finish = choice.get("finish_reason")
+        self._check_filter(finish, message.get("refusal"), text)
+        return Choice(
+            index=index,
             text=text,
             finish_reason=finish or "stop",
             tool_calls=message.get("tool_calls") or None,
-            usage=self._usage(data.get("usage"), request, text),
             logprobs=_logprobs(choice.get("logprobs")),
-            upstream_model=data.get("model"),
         )
 
     def _check_filter(self, finish: object, refusal: object = None, text: str = "") -> None:
@@ -108,10 +122,11 @@ class OpenAIProvider(HTTPProvider):
         timeout: float | None = None,
     ) -> AsyncIterator[StreamChunk]:
         body = self.build_body(request, stream=True)
-        finish: str | None = None
+        wanted = request.choice_count
+        finish: dict[int, str] = {}  # per choice index
         usage: Usage | None = None
-        refusal = False
-        text: list[str] = []
+        refusal: set[int] = set()
+        text: dict[int, list[str]] = {}
         done = False
         # Closed here, not by the garbage collector, so its connection is back in the pool
         # before the last chunk goes out.
@@ -128,28 +143,36 @@ class OpenAIProvider(HTTPProvider):
                 if data.get("usage"):
                     usage = self._usage(data["usage"], request, "")
                 for choice in data.get("choices") or ():
-                    if choice.get("index", 0) != 0:  # n > 1: only the first choice is the answer
-                        continue
+                    index = choice.get("index", 0)
+                    if not isinstance(index, int) or not 0 <= index < wanted:
+                        continue  # a choice nobody asked for
+                    said = text.setdefault(index, [])
                     delta = choice.get("delta") or {}
-                    refusal = refusal or bool(delta.get("refusal"))
+                    if delta.get("refusal"):
+                        refusal.add(index)
                     chunk = StreamChunk(
+                        index=index,
                         text=delta.get("content") or "",
                         tool_calls=delta.get("tool_calls") or None,
                         logprobs=_logprobs(choice.get("logprobs")),
                     )
                     if chunk.text or chunk.tool_calls or chunk.logprobs:
-                        text.append(chunk.text)
+                        said.append(chunk.text)
                         yield chunk
                     if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-                        self._check_filter(finish, refusal, "".join(text))
-        if not done and finish is None:
+                        finish[index] = choice["finish_reason"]
+                        self._check_filter(finish[index], index in refusal, "".join(said))
+        if not done and (not finish or not text.keys() <= finish.keys()):
             raise self.error(
                 ConnectionFailedError,
                 f"{self.kind} upstream for {self.spec.name!r} ended the stream before it finished",
             )
-        usage = usage or self._usage(None, request, "".join(text))
-        yield StreamChunk(finish_reason=finish or "stop", usage=usage)
+        usage = usage or self._usage(None, request, "".join("".join(t) for t in text.values()))
+        # Each choice ends with its finish_reason; the last end carries the usage of all of them.
+        ends = sorted(finish.keys() | text.keys()) or [0]
+        for i in ends:
+            last = i == ends[-1]
+            yield StreamChunk(index=i, finish_reason=finish.get(i) or "stop", usage=usage if last else None)
 
     def _stream_error(self, data: dict[str, Any], raw: str) -> ProviderError:
         """An error sent as a stream event (vLLM and others do this after a 200)."""

@@ -15,6 +15,7 @@ from modelyard.types.request import (
 )
 from modelyard.types.response import (
     ChatResponse,
+    Choice,
     EmbeddingResponse,
     ImageOutput,
     StreamChunk,
@@ -28,6 +29,7 @@ __all__ = [
     "Candidate",
     "ChatRequest",
     "ChatResponse",
+    "Choice",
     "ContentPart",
     "Deadline",
     "Decision",

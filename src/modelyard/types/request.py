@@ -118,7 +118,18 @@ class ChatRequest(BaseModel):
     user: str | None = None
     seed: int | None = None
     logprobs: bool | None = None
+    n: int | None = Field(
+        default=None,
+        ge=1,
+        description="how many choices to answer with (OpenAI's n); None means one. The gateway caps "
+        "it at gateway.max_n",
+    )
     hints: RoutingHints = Field(default_factory=RoutingHints)
+
+    @property
+    def choice_count(self) -> int:
+        """How many choices the caller asked for (``n``, 1 when unset)."""
+        return self.n or 1
 
     @property
     def output_token_limit(self) -> int | None:

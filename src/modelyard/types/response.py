@@ -12,6 +12,7 @@ from modelyard.types.enums import Family
 
 __all__ = [
     "ChatResponse",
+    "Choice",
     "EmbeddingResponse",
     "ImageOutput",
     "StreamChunk",
@@ -54,12 +55,35 @@ class ImageOutput(BaseModel):
     label: str | None = None
 
 
+class Choice(BaseModel):
+    """One of the ``n`` answers to a request that asked for several (OpenAI's ``n``).
+
+    ``model`` is the concrete model that produced this choice when it was fanned
+    out (a choice's own call may have fallen back); None when it is the
+    response's ``model``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    index: int = Field(ge=0)
+    text: str = ""
+    finish_reason: str | None = "stop"
+    tool_calls: list[dict[str, Any]] | None = None
+    logprobs: list[float] | None = None
+    model: str | None = None
+
+
 class ChatResponse(BaseModel):
     """One model's complete answer, with usage and cost.
 
     ``model`` is the concrete model that answered (never a router name).
     ``simulated`` is true when a `sim` backend produced it, so nobody mistakes
     a simulation for a model.
+
+    A single-choice answer lives in ``text``, ``finish_reason``, ``tool_calls``
+    and ``logprobs``, and ``choices`` stays empty. An answer to ``n > 1`` lists
+    every choice in ``choices`` (index order, ``choices[0]`` mirrored in the
+    top-level fields, so single-choice readers see choice 0); ``usage`` and
+    ``cost_usd`` then count every choice.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -80,12 +104,51 @@ class ChatResponse(BaseModel):
     )
     simulated: bool = False
     upstream_model: str | None = None
+    choices: list[Choice] = Field(
+        default_factory=list, description="every choice when n > 1 (index order); empty for one choice"
+    )
+
+    def all_choices(self) -> list[Choice]:
+        """Every choice in index order; a single-choice answer is one `Choice` of index 0."""
+        if self.choices:
+            return self.choices
+        return [
+            Choice(
+                index=0,
+                text=self.text,
+                finish_reason=self.finish_reason,
+                tool_calls=self.tool_calls,
+                logprobs=self.logprobs,
+            )
+        ]
+
+    def as_chunks(self) -> list[StreamChunk]:
+        """This whole answer as stream chunks: each choice's text, then its finish.
+
+        The last chunk carries ``usage`` (every choice's). For one choice this is
+        ``[text, finish + usage]``, the shape every provider's stream ends with.
+        """
+        choices = self.all_choices()
+        chunks = [
+            StreamChunk(index=c.index, text=c.text, tool_calls=c.tool_calls)
+            for c in choices
+            if c.text or c.tool_calls
+        ]
+        chunks += [StreamChunk(index=c.index, finish_reason=c.finish_reason) for c in choices]
+        chunks[-1].usage = self.usage
+        return chunks
 
 
 class StreamChunk(BaseModel):
-    """One piece of a streamed answer. The last chunk carries usage."""
+    """One piece of a streamed answer. The last chunk carries usage.
+
+    ``index`` names the choice the piece belongs to (0 unless the request asked
+    for ``n > 1``). With several choices each one ends with its own chunk
+    carrying ``finish_reason``, and ``usage`` on the last chunk counts them all.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    index: int = Field(default=0, ge=0, description="which choice this piece belongs to")
     text: str = ""
     finish_reason: str | None = None
     tool_calls: list[dict[str, Any]] | None = None

@@ -32,6 +32,11 @@ class Attempt(BaseModel):
     purpose: str = Field(default="answer", description="answer / cascade-step / judge / review / hedge …")
     simulated: bool = False
     start_ms: float | None = Field(default=None, description="offset from the request's start (for spans)")
+    choice: int | None = Field(
+        default=None,
+        description="the choice this call answered when n > 1 was fanned out; None when it answered "
+        "every choice (n = 1, or n passed to the provider)",
+    )
 
 
 class TraceEvent(BaseModel):
@@ -53,6 +58,7 @@ class RequestTrace(BaseModel):
     requested_model: str = ""
     stream: bool = False
     endpoint: str = "chat"
+    n: int = Field(default=1, ge=1, description="choices the request asked for")
     decision: Decision | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     events: list[TraceEvent] = Field(default_factory=list)
