@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from modelyard.errors import (
     RateLimitExceededError,
     UpstreamServerError,
 )
-from modelyard.types import ChatRequest, RoutingHints
+from modelyard.types import ChatRequest, RequestTrace, RoutingHints
 
 MakeEngine = Callable[..., Engine]
 
@@ -43,6 +44,35 @@ def req(text: str = "hello there", **kw: object) -> ChatRequest:
 
 def kinds(engine_trace: object) -> list[str]:
     return [e.kind for e in engine_trace.events]  # type: ignore[attr-defined]
+
+
+class _Traces:
+    """An engine listener keeping every finished request's trace."""
+
+    def __init__(self, into: list[RequestTrace]) -> None:
+        self.into = into
+
+    def on_request_end(self, trace: RequestTrace) -> None:
+        self.into.append(trace)
+
+
+def _count_calls(engine: Engine, model: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each chat/stream call that reaches ``model``'s provider; the real provider still runs."""
+    provider = engine.providers[model]
+    calls: list[str] = []
+    chat, stream = provider.chat, provider.stream
+
+    async def counted_chat(request: ChatRequest, **kw: Any) -> Any:
+        calls.append("chat")
+        return await chat(request, **kw)
+
+    def counted_stream(request: ChatRequest, **kw: Any) -> Any:
+        calls.append("stream")
+        return stream(request, **kw)
+
+    monkeypatch.setattr(provider, "chat", counted_chat)
+    monkeypatch.setattr(provider, "stream", counted_stream)
+    return calls
 
 
 async def test_retry_then_fallback_serves(make_engine: MakeEngine) -> None:
@@ -117,8 +147,14 @@ async def test_without_safe_default_the_error_reaches_the_caller(make_engine: Ma
         await engine.chat(req(model="flaky"))
 
 
-async def test_breaker_opens_and_family_selection_skips_the_model(make_engine: MakeEngine) -> None:
-    engine = make_engine(BASE + "resilience:\n  breaker: {failure_threshold: 2, cooldown_s: 60}\n")
+async def test_breaker_opens_and_family_selection_skips_the_model(
+    make_engine: MakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traces: list[RequestTrace] = []
+    engine = make_engine(
+        BASE + "resilience:\n  breaker: {failure_threshold: 2, cooldown_s: 60}\n", listeners=[_Traces(traces)]
+    )
+    calls = _count_calls(engine, "flaky", monkeypatch)
     for _ in range(2):
         with pytest.raises(UpstreamServerError):
             await engine.chat(req(model="slm"))  # cheapest slm is flaky
@@ -130,11 +166,17 @@ async def test_breaker_opens_and_family_selection_skips_the_model(make_engine: M
     assert done.model == "backup"
     rejected = {c.name: c.reason for c in done.decision.candidates if not c.accepted}
     assert rejected["flaky"].startswith("circuit breaker open (2 consecutive failures)")
-    # Naming the open model directly is refused without calling it.
-    calls_before = len([a for a in done.trace.attempts if a.model == "flaky"])
+    assert calls == ["chat", "chat"]  # the two failures that opened it; the third request went elsewhere
+    # Naming the open model directly is refused without calling it, plain and streamed.
     with pytest.raises(UpstreamServerError, match="circuit breaker"):
         await engine.chat(req(model="flaky"))
-    assert calls_before == 0
+    with pytest.raises(UpstreamServerError, match="circuit breaker"):
+        session = await engine.stream(req(model="flaky", stream=True))
+        _ = [c async for c in session]
+    assert calls == ["chat", "chat"]  # neither refused request reached the provider
+    for refused in traces[-2:]:
+        assert refused.requested_model == "flaky" and refused.status == "error"
+        assert refused.attempts == [] and kinds(refused) == ["breaker_reject"]
 
 
 async def test_rules_router_takes_llm_when_moe_breaker_is_open(make_engine: MakeEngine) -> None:
