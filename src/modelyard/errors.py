@@ -17,6 +17,7 @@
         ├── BadRequestError         400/404/422 the upstream blames on the request
         ├── ContextTooLongError     the prompt does not fit the model's context
         ├── UpstreamServerError     5xx
+        │   └── UpstreamMisconfiguredError  404/405: the upstream has no such endpoint or model
         ├── MalformedResponseError  the body is not the protocol we speak
         └── ContentFilteredError    the upstream refused on content policy
 
@@ -48,6 +49,7 @@ __all__ = [
     "RequestError",
     "RoutingError",
     "UnknownModelError",
+    "UpstreamMisconfiguredError",
     "UpstreamServerError",
 ]
 
@@ -200,6 +202,15 @@ class ContextTooLongError(BadRequestError):
 
 class UpstreamServerError(ProviderError):
     kind = ErrorKind.SERVER
+
+
+class UpstreamMisconfiguredError(UpstreamServerError):
+    """The upstream answered 404/405 (or ``model_not_found``) for its own endpoint.
+
+    The caller named a modelyard model; a wrong ``base_url``, ``upstream_model``
+    or upstream account is the gateway's configuration, so this is an upstream
+    fault (kind ``server``: fallbacks apply, else HTTP 502), never the caller's 4xx.
+    """
 
 
 class MalformedResponseError(ProviderError):

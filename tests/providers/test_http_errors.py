@@ -107,7 +107,7 @@ async def test_retry_after_http_date(
 
 @kinds
 @both
-@pytest.mark.parametrize("status", [400, 404, 422])
+@pytest.mark.parametrize("status", [400, 422])
 async def test_client_errors_are_bad_request(
     kind: str, stream: bool, status: int, make_provider: MakeProvider, upstream: LoopbackUpstream
 ) -> None:

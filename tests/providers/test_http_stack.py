@@ -15,6 +15,7 @@ from modelyard.errors import (
     MalformedResponseError,
     ProviderTimeoutError,
     RateLimitedError,
+    UpstreamMisconfiguredError,
     UpstreamServerError,
 )
 from modelyard.providers.http import error_class, excerpt, retry_after, upstream_message
@@ -86,7 +87,8 @@ def test_retry_after_forms() -> None:
         (408, None, ProviderTimeoutError),
         (504, None, ProviderTimeoutError),
         (400, None, BadRequestError),
-        (404, None, BadRequestError),
+        (404, None, UpstreamMisconfiguredError),
+        (405, None, UpstreamMisconfiguredError),
         (422, None, BadRequestError),
         (500, None, UpstreamServerError),
         (529, None, UpstreamServerError),

@@ -13,13 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from modelyard.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConnectionFailedError,
-    ContentFilteredError,
-    ProviderError,
-)
+from modelyard.errors import BadRequestError, ConnectionFailedError, ContentFilteredError
 from modelyard.providers.http import HTTPProvider
 from modelyard.providers.translate import (
     function_tools,
@@ -73,12 +67,6 @@ class GeminiProvider(HTTPProvider):
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key()
         return {"x-goog-api-key": key} if key else {}
-
-    def classify_error(self, status: int, payload: Any, message: str) -> type[ProviderError] | None:
-        # Google answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
-        if status == 400 and ("API_KEY_INVALID" in str(payload) or "API key not valid" in message):
-            return AuthenticationError
-        return None
 
     # -- OpenAI → Gemini ---------------------------------------------------------
 

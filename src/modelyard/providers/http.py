@@ -18,10 +18,11 @@ closes the upstream connection instead of returning a half-read one to the pool.
 Proxies: ``HTTP(S)_PROXY`` / ``NO_PROXY`` are read once per provider (its
 base URL is fixed), not on every request.
 
-Errors: every failure becomes a `modelyard.errors.ProviderError`. Messages give
-the upstream status and a short sanitised excerpt of the upstream's own message;
-request headers are never included and the API key is redacted even if an
-upstream echoes it.
+Errors: every failure becomes a `modelyard.errors.ProviderError`, classified by
+meaning in `modelyard.providers.upstream_errors` (one table for every server).
+Messages give the upstream status and a short sanitised excerpt of the
+upstream's own message; request headers are never included and the API key is
+redacted even if an upstream echoes it.
 """
 
 from __future__ import annotations
@@ -44,19 +45,15 @@ import orjson
 from aiohttp.http_exceptions import ContentEncodingError
 
 from modelyard.errors import (
-    AuthenticationError,
-    BadRequestError,
     ConnectionFailedError,
-    ContentFilteredError,
-    ContextTooLongError,
     MalformedResponseError,
     ProviderError,
     ProviderTimeoutError,
-    RateLimitedError,
-    UpstreamServerError,
+    UpstreamMisconfiguredError,
 )
 from modelyard.providers.base import Provider
 from modelyard.providers.sse import LineSplitter, SSEDecoder, SSEEvent
+from modelyard.providers.upstream_errors import error_class, upstream_message
 
 __all__ = [
     "HTTPProvider",
@@ -111,8 +108,9 @@ def _env_proxy(url: str) -> str | None:
 class HTTPProvider(Provider):
     """A provider that speaks JSON over HTTP. Subclasses translate; this class transports.
 
-    Subclasses set ``default_base_url`` and implement `auth_headers`; they may
-    override `classify_error` for vendor-specific error bodies.
+    Subclasses set ``default_base_url`` and implement `auth_headers`. Error
+    bodies are classified in one place (`modelyard.providers.upstream_errors`),
+    never per subclass.
     """
 
     default_base_url: ClassVar[str]
@@ -132,10 +130,6 @@ class HTTPProvider(Provider):
     @abstractmethod
     def auth_headers(self) -> dict[str, str]:
         """Headers carrying the credential, built per call from `api_key()`."""
-
-    def classify_error(self, status: int, payload: Any, message: str) -> type[ProviderError] | None:
-        """A vendor-specific error class for this response, or None for the generic mapping."""
-        return None
 
     # -- errors ----------------------------------------------------------------
 
@@ -161,13 +155,15 @@ class HTTPProvider(Provider):
         except ValueError:
             payload = None
         message = upstream_message(payload, body)
-        cls = self.classify_error(status, payload, message) or error_class(status, payload, message)
+        cls = error_class(status, payload, message)
         wait = retry_after(headers, payload) if status == 429 else None
         text = f"{self.kind} upstream answered HTTP {status} for {self.spec.name!r}"
         if message:
             text += f": {excerpt(message)}"
         if wait is not None:
             text += f" (retry after {wait:g}s)"
+        if cls is UpstreamMisconfiguredError:
+            text += f" (no such endpoint or model upstream: check base_url {self.base_url!r} and upstream_model)"
         return self.error(cls, text, status=status, retry_after_s=wait)
 
     def _scrub(self, text: str) -> str:
@@ -342,11 +338,6 @@ def _undecodable(exc: BaseException) -> bool:
 
 # -- status → error mapping (pure functions, no I/O) --------------------------
 
-_CONTEXT_TOO_LONG = re.compile(
-    r"context[_ ]length[_ ]exceeded|maximum context length|context window|context size"
-    r"|prompt is too long|exceeds the maximum number of tokens|too many (input )?tokens",
-    re.IGNORECASE,
-)
 _SECRETISH = re.compile(
     r"(sk-[A-Za-z0-9_\-*]{6,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+|(?:api[_-]?key|key)=[^&\s\"']+)",
     re.IGNORECASE,
@@ -360,49 +351,6 @@ def excerpt(text: str | bytes, limit: int = 200) -> str:
         text = text[: limit * 4].decode("utf-8", "replace")
     text = _SECRETISH.sub("[redacted]", _CONTROL.sub(" ", text)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def upstream_message(payload: Any, raw: bytes) -> str:
-    """The human message inside an OpenAI, Anthropic or Gemini error body, else the raw text."""
-    if isinstance(payload, dict):
-        err = payload.get("error", payload)
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail")
-            if isinstance(msg, str):
-                return msg
-        elif isinstance(err, str):
-            return err
-        detail = payload.get("detail") or payload.get("message")
-        if isinstance(detail, str):
-            return detail
-    return raw[:400].decode("utf-8", "replace")
-
-
-def _error_code(payload: Any) -> str:
-    err = payload.get("error") if isinstance(payload, dict) else None
-    if not isinstance(err, dict):
-        return ""
-    return " ".join(str(err.get(k) or "") for k in ("code", "type", "status"))
-
-
-def error_class(status: int, payload: Any, message: str) -> type[ProviderError]:
-    """The generic HTTP status → error mapping shared by every protocol."""
-    code = _error_code(payload)
-    if "content_filter" in code:
-        return ContentFilteredError
-    if status in (401, 403):
-        return AuthenticationError
-    if status == 429:
-        return RateLimitedError
-    if status in (408, 504):
-        return ProviderTimeoutError
-    if status >= 500:
-        return UpstreamServerError
-    if 400 <= status < 500:
-        if _CONTEXT_TOO_LONG.search(message) or "context_length" in code:
-            return ContextTooLongError
-        return BadRequestError
-    return MalformedResponseError
 
 
 def retry_after(headers: Mapping[str, str], payload: Any = None) -> float | None:

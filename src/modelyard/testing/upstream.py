@@ -75,7 +75,10 @@ class LoopbackUpstream:
 
     ``api_key``: when set, requests must carry it the protocol's way or get the
     protocol's auth error. ``context_window``: prompts over it (in words, plus
-    85 per image) get the protocol's own context-length error.
+    85 per image) get the protocol's own context-length error; for the OpenAI
+    protocol, the one of the server ``dialect`` names (``openai``, ``vllm``,
+    ``sglang``, ``tgi``, ``llamacpp``, ``ollama``, ``lmstudio``: see
+    `modelyard.testing.protocols.dialects`).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class LoopbackUpstream:
         port: int = 0,
         api_key: str | None = None,
         context_window: int | None = None,
+        dialect: str = "openai",
         faults: FaultPlan | None = None,
         record_limit: int = 10_000,
     ) -> None:
@@ -96,7 +100,7 @@ class LoopbackUpstream:
         self._records: deque[RecordedRequest] = deque(maxlen=record_limit)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self._openai = OpenAIProtocol()
+        self._openai = OpenAIProtocol(dialect)
         self._anthropic = AnthropicProtocol()
         self._gemini = GeminiProtocol()
 
@@ -216,7 +220,9 @@ class LoopbackUpstream:
         try:
             reply = self._reply(proto, op, model, request, fault)
         except ProtocolError as exc:
-            reply = proto.error(exc.status, exc.message, exc.code)
+            reply = json_reply(exc.body, exc.status) if exc.body is not None else proto.error(
+                exc.status, exc.message, exc.code
+            )
         if fault is not None:
             reply = _apply(fault, reply)
             if fault.error_mid_stream is not None and reply.events is not None:
@@ -352,6 +358,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key-env", help="require the key held in this environment variable")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before every response")
     parser.add_argument("--context-window", type=int, default=None)
+    parser.add_argument(
+        "--dialect", default="openai", help="whose context-overflow error the OpenAI protocol answers with"
+    )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop if installed")
     args = parser.parse_args(argv)
     key = os.environ.get(args.api_key_env) if args.api_key_env else None
@@ -361,7 +370,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.latency_ms > 0:
         plan.add(Fault(latency_ms=args.latency_ms, times=None))
     upstream = LoopbackUpstream(
-        host=args.host, port=args.port, api_key=key, context_window=args.context_window, faults=plan
+        host=args.host,
+        port=args.port,
+        api_key=key,
+        context_window=args.context_window,
+        dialect=args.dialect,
+        faults=plan,
     )
 
     async def serve() -> None:

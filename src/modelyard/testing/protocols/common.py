@@ -36,13 +36,18 @@ _WORDS = re.compile(r"\s*\S+")
 
 
 class ProtocolError(Exception):
-    """The request breaks the protocol; the upstream answers ``status`` with its error body."""
+    """The request breaks the protocol; the upstream answers ``status`` with its error body.
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    ``body``, when given, is sent as is (JSON) instead of the protocol's own error shape:
+    a server dialect with an error body of its own.
+    """
+
+    def __init__(self, status: int, message: str, code: str | None = None, *, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.body = body
 
 
 class ContextOverflow(Exception):

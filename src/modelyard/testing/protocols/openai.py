@@ -22,6 +22,7 @@ from modelyard.testing.protocols.common import (
     sse,
     word_count,
 )
+from modelyard.testing.protocols.dialects import DIALECTS
 
 __all__ = ["OpenAIProtocol"]
 
@@ -37,10 +38,15 @@ _ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 
 class OpenAIProtocol:
+    """``dialect`` names the OpenAI-compatible server whose context-overflow answer to give."""
+
     name = "openai"
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str = "openai") -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
         self._ids = itertools.count(1)
+        self.dialect = DIALECTS[dialect]
 
     # -- requests ----------------------------------------------------------------
 
@@ -180,12 +186,10 @@ class OpenAIProtocol:
         return sse({"error": {"message": message, "type": kind, "param": None, "code": status}})
 
     def context_error(self, tokens: int, window: int) -> ProtocolError:
-        return ProtocolError(
-            400,
-            f"This model's maximum context length is {window} tokens. However, your messages resulted in "
-            f"{tokens} tokens. Please reduce the length of the messages.",
-            "context_length_exceeded",
-        )
+        body = self.dialect.body(tokens, window)
+        err = body.get("error", body)
+        message = err if isinstance(err, str) else err.get("message", "")
+        return ProtocolError(self.dialect.status, message, body=body)
 
     def check_key(self, headers: dict[str, str], query: dict[str, str], key: str) -> ProtocolError | None:
         sent = headers.get("authorization", "").removeprefix("Bearer ").strip()
