@@ -16,7 +16,7 @@ from modelyard.cli.common import console, fail
 if TYPE_CHECKING:
     from modelyard.eval.sweep import Report
 
-__all__ = ["metrics_table", "register"]
+__all__ = ["metrics_legend", "metrics_table", "register"]
 
 
 def _pct(v: float | None) -> str:
@@ -28,19 +28,30 @@ def _ci(res_ci: dict[str, tuple[float, float]], key: str) -> str:
     return "" if math.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
 
 
+def _num(v: float, digits: int = 3) -> str:
+    return "—" if math.isnan(v) else f"{v:.{digits}f}"
+
+
 def metrics_table(report: Report) -> Table:
-    """Rows: every router, cascade and baseline, then RouteLLM's published numbers."""
+    """Rows: every router, cascade and baseline, then RouteLLM's published numbers.
+
+    Quality is in the scores' unit (``report.scale``): a percentage only on the
+    [0, 1] scale, else mean scores with the range in the header. AIQ is a
+    fraction of the score range; APGR is a ratio; CPT a share of strong calls.
+    """
     from modelyard.eval.published import PUBLISHED
 
+    scale = report.scale
     table = Table(
         title=f"{report.dataset} (n={report.n_prompts}) — strong {report.strong} / weak {report.weak}"
     )
-    for col in ("router", "kind", "APGR [95% CI]", "CPT(20%)", "CPT(50%)", "CPT(80%)", "AIQ", "quality"):
+    quality_col = f"quality ({scale.unit})"
+    for col in ("router", "kind", "APGR [95% CI]", "CPT(20%)", "CPT(50%)", "CPT(80%)", "AIQ (norm.)", quality_col):
         table.add_column(col, justify="left" if col in ("router", "kind") else "right")
     for res in report.results:
         m = res.metrics
         if "apgr" not in m:  # a single point: always-weak / always-strong
-            table.add_row(escape(res.name), res.kind, "—", "", "", "", "", _pct(m["quality"]))
+            table.add_row(escape(res.name), res.kind, "—", "", "", "", "", scale.format(m["quality"]))
             continue
         apgr = "—" if math.isnan(m["apgr"]) else f"{m['apgr']:.3f}{_ci(res.ci, 'apgr')}"
         table.add_row(
@@ -50,11 +61,12 @@ def metrics_table(report: Report) -> Table:
             _pct(m["cpt20"]),
             _pct(m["cpt50"]),
             _pct(m["cpt80"]),
-            f"{m['aiq'] * 100:.2f}",
-            f"{_pct(m['weak_quality'])} → {_pct(m['strong_quality'])}",
+            _num(m["aiq"]),
+            f"{scale.format(m['weak_quality'])} → {scale.format(m['strong_quality'])}",
         )
     base = report.dataset.split("-")[0]
-    for name, pub in PUBLISHED.get(base, {}).items():
+    published = PUBLISHED.get(base, {}) if scale.is_unit else {}  # the paper's numbers are 0/1 correctness
+    for name, pub in published.items():
         table.add_row(
             f"[dim]{name}[/]",
             "[dim]paper[/]",
@@ -66,6 +78,21 @@ def metrics_table(report: Report) -> Table:
             "",
         )
     return table
+
+
+def metrics_legend(report: Report) -> str:
+    """The units line printed under the table."""
+    cost_range = report.settings["aiq_cost_range"]
+    assert isinstance(cost_range, list)
+    c_lo, c_hi = float(cost_range[0]), float(cost_range[1])
+    lo, hi = report.scale.lo, report.scale.hi
+    return (
+        f"Quality: {report.scale.describe()}. "
+        "APGR: area under PGR on 0..100% strong calls (11 points; a ratio, the same on any score scale); "
+        "CPT(x%): strong-call share to recover x% of the gap; "
+        f"AIQ: mean quality on the cost hull over [{c_lo:.2e}, {c_hi:.2e}] {report.cost_unit}/prompt, "
+        f"normalised to the score range (0 = score {lo:g}, 1 = score {hi:g})."
+    )
 
 
 def eval_command(
@@ -94,11 +121,25 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap.")] = 0,
     strong: Annotated[str, typer.Option(help="Strong model column.")] = "gpt-4-1106-preview",
     weak: Annotated[str, typer.Option(help="Weak model column.")] = "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    score_range: Annotated[
+        str | None,
+        typer.Option(
+            "--score-range",
+            help="Worst,best score, e.g. 1,10 or -5,5 (overrides the file's score_range). "
+            "Default: as declared, else [0, 1] if every score fits, else the observed min,max.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Sweep each router's threshold; print APGR, CPT(20/50/80%), AIQ against random, oracle and
     always-weak/strong; write eval_<dataset>.json and eval_<dataset>.png."""
     from modelyard.eval.runner import EvalRequest, run_eval
+    from modelyard.eval.scale import parse_score_range
 
+    try:
+        declared = parse_score_range(score_range) if score_range is not None else None
+    except ValueError as exc:
+        fail(f"--score-range: {exc}")
     refs = list(router or ["mmlu-minilm-logreg"])
     request = EvalRequest(
         dataset=dataset,
@@ -109,6 +150,7 @@ def eval_command(
         bootstrap=bootstrap,
         random_seeds=random_seeds,
         seed=seed,
+        score_range=declared,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -129,13 +171,7 @@ def eval_command(
             fail(str(exc))
     console.width = max(console.width, 140)  # the metrics table has nine columns
     console.print(metrics_table(report))
-    console.print(
-        "APGR: area under PGR on 0..100% strong calls (11 points); "
-        "CPT(x%): strong-call share to recover x% of the gap; "
-        f"AIQ: mean quality (%) on the cost hull over [{report.settings['aiq_cost_range'][0]:.2e}, "  # type: ignore[index]
-        f"{report.settings['aiq_cost_range'][1]:.2e}] {report.cost_unit}/prompt.",  # type: ignore[index]
-        style="dim",
-    )
+    console.print(metrics_legend(report), style="dim", highlight=False)
     console.print(f"wrote {paths['json']} and {paths['png']}")
 
 

@@ -1,15 +1,18 @@
 """Per-prompt outcome datasets: one in-memory shape, one documented file format.
 
 Every evaluation in :mod:`modelyard.eval` runs on an :class:`OutcomeDataset`:
-for each prompt, each model's quality score (0/1 correctness or any float)
-and each model's cost for that prompt. Loaders turn the RouteLLM CSV layouts
-and the generic JSONL format (``docs/evaluation.md``) into it, so a router is
-measured the same way whatever the source.
+for each prompt, each model's quality score (0/1 correctness, or any float
+where higher is better: 1-10 judge scores, 0-100 rubrics, rewards) and each
+model's cost for that prompt. The scores' scale is declared (``score_range``)
+or inferred from the data (:mod:`modelyard.eval.scale`). Loaders turn the
+RouteLLM CSV layouts and the generic JSONL format (``docs/evaluation.md``) into
+it, so a router is measured the same way whatever the source.
 
 Generic JSONL (``modelyard-outcomes/1``): an optional header line
-``{"format": "modelyard-outcomes/1", "cost_unit": "usd"}`` then one object per
-prompt: ``{"id": str, "prompt": str, "scores": {model: float},
-"costs": {model: float}, "group": str?, "responses": {model: str}?}``.
+``{"format": "modelyard-outcomes/1", "cost_unit": "usd", "score_range": [1, 10]}``
+(``score_range`` optional: [worst, best]) then one object per prompt:
+``{"id": str, "prompt": str, "scores": {model: float}, "costs": {model: float},
+"group": str?, "responses": {model: str}?}``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from modelyard.eval.pricing import PRICES, estimate_tokens, prompt_cost
+from modelyard.eval.scale import UNIT, ScoreScale, infer_scale
 
 __all__ = [
     "FORMAT",
@@ -49,7 +53,11 @@ DEFAULT_DATA_DIR = Path("data/routellm-eval")
 
 @dataclass(frozen=True)
 class OutcomeDataset:
-    """Prompts x models: quality ``scores`` and ``costs`` (both shape ``(n, m)``)."""
+    """Prompts x models: quality ``scores`` and ``costs`` (both shape ``(n, m)``).
+
+    ``score_range`` (worst, best) declares the scores' scale; every score must lie
+    in it. None: inferred from the data (see `scale`).
+    """
 
     name: str
     ids: tuple[str, ...]
@@ -60,6 +68,9 @@ class OutcomeDataset:
     cost_unit: str = "usd"
     groups: tuple[str, ...] = ()
     responses: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    score_range: tuple[float, float] | None = None
+    #: the scores' scale: the declared ``score_range``, else inferred from the data
+    scale: ScoreScale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n, m = len(self.prompts), len(self.models)
@@ -70,6 +81,8 @@ class OutcomeDataset:
             )
         if len(self.ids) != n or (self.groups and len(self.groups) != n):
             raise ValueError(f"{self.name}: ids/groups length differs from prompts")
+        scale = infer_scale(self.scores, self.score_range, name=self.name) if n and m else UNIT
+        object.__setattr__(self, "scale", scale)
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -95,6 +108,7 @@ class OutcomeDataset:
             cost_unit=self.cost_unit,
             groups=tuple(self.groups[i] for i in pick) if self.groups else (),
             responses={k: tuple(v[i] for i in pick) for k, v in self.responses.items()},
+            score_range=self.score_range,
         )
 
 
@@ -170,6 +184,7 @@ def _build(
         cost_unit="usd",
         groups=tuple(groups),
         responses=responses,
+        score_range=(0.0, 1.0),
     )
 
 
@@ -226,6 +241,7 @@ def load_jsonl(path: Path) -> OutcomeDataset:
             records.append(obj)
     if not records:
         raise ValueError(f"{path}: no records")
+    score_range = _score_range(header.get("score_range"), path)
     first_scores = records[0]["scores"]
     assert isinstance(first_scores, dict)
     models = tuple(str(m) for m in first_scores)
@@ -245,6 +261,7 @@ def load_jsonl(path: Path) -> OutcomeDataset:
         for m in sorted(resp_models)
     }
     prompts = tuple(str(r["prompt"]) for r in records)
+    infer_scale(scores, score_range, name=str(path))  # errors name the file
     return OutcomeDataset(
         name=path.stem,
         ids=tuple(
@@ -257,13 +274,29 @@ def load_jsonl(path: Path) -> OutcomeDataset:
         cost_unit=str(header.get("cost_unit", "usd")),
         groups=tuple(str(r.get("group", "")) for r in records),
         responses=responses,
+        score_range=score_range,
     )
+
+
+def _score_range(value: object, path: Path) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"{path}: header score_range must be [worst, best] numbers such as [1, 10], got {value!r}")
 
 
 def save_jsonl(dataset: OutcomeDataset, path: Path) -> None:
     """Write ``dataset`` in the generic format (round-trips through :func:`load_jsonl`)."""
     with path.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"format": FORMAT, "cost_unit": dataset.cost_unit}) + "\n")
+        header: dict[str, object] = {"format": FORMAT, "cost_unit": dataset.cost_unit}
+        if dataset.score_range is not None:
+            header["score_range"] = list(dataset.score_range)
+        fh.write(json.dumps(header) + "\n")
         for i, prompt in enumerate(dataset.prompts):
             rec: dict[str, object] = {
                 "id": dataset.ids[i],

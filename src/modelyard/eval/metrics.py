@@ -7,7 +7,13 @@ achievable points sit at tie-group boundaries and the curve between them is
 the straight line a randomised tie-break achieves in expectation. Everything
 below works on that piecewise-linear curve, so ties are exact, not arbitrary.
 
-Definitions (RouteLLM, arXiv 2406.18665; RouterBench, arXiv 2403.12031):
+Definitions (RouteLLM: Ong et al., arXiv 2406.18665, section 4; RouterBench:
+Hu et al. (Martian), arXiv 2403.12031, section 3):
+
+Quality ``Q`` is the mean per-prompt score, in the scores' own unit (0/1
+correctness, 1-10 judge scores, rewards; higher is better). PGR, APGR and CPT
+are ratios of quality differences, hence the same for any scores ``a*s + b``
+with ``a > 0``: they need no scale. AIQ does; see :func:`aiq`.
 
 * ``PGR(r) = (Q(r) - Q_weak) / (Q_strong - Q_weak)`` with ``Q_weak = Q(0)``,
   ``Q_strong = Q(1)`` on the same prompts. Undefined (NaN) when the two are equal.
@@ -17,8 +23,9 @@ Definitions (RouteLLM, arXiv 2406.18665; RouterBench, arXiv 2403.12031):
 * ``CPT(x)`` = smallest strong-call share whose PGR reaches ``x``, on the same
   11-point curve (:func:`cpt_exact`: on the full-resolution curve).
 * ``AIQ`` = mean over cost in ``[c_lo, c_hi]`` of the non-decreasing upper
-  convex hull of the (cost, quality) points; below the cheapest point nothing
-  is attainable and the hull counts as 0.
+  convex hull of the (cost, quality) points, with quality normalised to the
+  score range (0 = worst score, 1 = best); below the cheapest point nothing
+  is attainable and the hull counts as 0, the worst score.
 """
 
 from __future__ import annotations
@@ -207,7 +214,18 @@ def upper_hull(cost: FloatArray, quality: FloatArray) -> tuple[FloatArray, Float
 
 
 def aiq(cost: FloatArray, quality: FloatArray, c_lo: float, c_hi: float) -> float:
-    """RouterBench's Average Improvement in Quality over the budget range ``[c_lo, c_hi]``."""
+    """RouterBench's Average Improvement in Quality over the budget range ``[c_lo, c_hi]``.
+
+    RouterBench (Hu et al., Martian, arXiv 2403.12031, eq. 4) defines
+    ``AIQ = 1/(c_hi - c_lo) * ∫ R~(c) dc`` over ``[c_lo, c_hi]``, where ``R~`` is
+    the non-decreasing upper convex hull of the router's (cost, performance)
+    points and performance lies in [0, 1]. Pass ``quality`` *normalised* to
+    that range (``ScoreScale.normalise``: 0 = worst score, 1 = best), so the
+    result is a fraction of the score range whatever the scores' unit, and
+    budgets below the cheapest point count as the worst score (0). On 0/1
+    correctness the normalisation is the identity. ``cost`` and ``quality``:
+    shape ``(k,)`` points; costs in any unit, the same as ``c_lo``/``c_hi``.
+    """
     xs, ys = upper_hull(cost, quality)
 
     def f(c: float) -> float:

@@ -71,7 +71,9 @@ def evaluate_multimodel(
 ) -> MultiCurve:
     """Sweep lambda for predictions ``pred`` (shape ``(n, m)``) on ``dataset``.
 
-    AIQ's cost range defaults to [cheapest, dearest] single-model mean cost.
+    AIQ's cost range defaults to [cheapest, dearest] single-model mean cost;
+    AIQ is on quality normalised to the dataset's score range (``quality``
+    and ``hull_quality`` stay in score units).
     """
     if pred.shape != dataset.scores.shape:
         raise ValueError(f"predictions {pred.shape} do not match dataset {dataset.scores.shape}")
@@ -86,7 +88,7 @@ def evaluate_multimodel(
     per_model = dataset.costs.mean(axis=0)
     lo, hi = cost_range or (float(per_model.min()), float(per_model.max()))
     hc, hq = upper_hull(c, q)
-    return MultiCurve(lams, c, q, aiq(c, q, lo, hi), hc, hq)
+    return MultiCurve(lams, c, q, aiq(c, dataset.scale.normalise(q), lo, hi), hc, hq)
 
 
 def synthetic_dataset(n: int = 300, *, seed: int = 0) -> OutcomeDataset:

@@ -10,6 +10,7 @@ Router references understood by :func:`router_scores`:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from modelyard.encoders.base import Encoder
 from modelyard.eval.cascade_judges import escalation_scores
 from modelyard.eval.datasets import GSM8K_STRONG, GSM8K_WEAK, OutcomeDataset, load_dataset
 from modelyard.eval.metrics import FloatArray
+from modelyard.eval.scale import infer_scale
 from modelyard.eval.sweep import Report, evaluate_routers
 
 __all__ = ["EvalRequest", "router_scores", "run_eval", "select_split"]
@@ -35,6 +37,8 @@ class EvalRequest:
     bootstrap: int = 1000
     random_seeds: int = 100
     seed: int = 0
+    #: (worst, best) score; overrides the outcome file's ``score_range``. None: as declared there, else inferred.
+    score_range: tuple[float, float] | None = None
 
 
 def select_split(dataset: OutcomeDataset, split: str) -> OutcomeDataset:
@@ -101,7 +105,11 @@ def run_eval(
     """Evaluate, then write ``<out>/eval_<dataset>.json`` and ``.png``."""
     from modelyard.eval.plots import plot_report
 
-    dataset = select_split(load_dataset(request.dataset), request.split)
+    dataset = load_dataset(request.dataset)
+    if request.score_range is not None:
+        infer_scale(dataset.scores, request.score_range, name=request.dataset)  # errors name the file
+        dataset = dataclasses.replace(dataset, score_range=request.score_range)
+    dataset = select_split(dataset, request.split)
     routers, cascades = router_scores(
         request.routers, dataset, weak=request.weak, encoder=encoder, progress=progress
     )

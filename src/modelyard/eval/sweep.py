@@ -4,6 +4,11 @@ The input is one score vector per router (higher = "strong model needed"), so
 any router - a trained scorer, a cascade judge, a baseline - is evaluated by
 exactly the same code. Confidence intervals resample *prompts* with
 replacement and re-run the whole sweep on each resample.
+
+Quality values (``weak_quality``, ``strong_quality``, ``quality``, the grid and
+the random band) are in the dataset's score unit (`Report.scale`); ``aiq`` is
+normalised to the score range (a fraction in [0, 1]); APGR and CPT are
+scale-free.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from modelyard.eval.metrics import (
     cpt_exact,
     two_model_curve,
 )
+from modelyard.eval.scale import UNIT, ScoreScale
 
 __all__ = ["Report", "RouterResult", "evaluate_routers", "summarize"]
 
@@ -37,8 +43,13 @@ CPT_LEVELS = (0.2, 0.5, 0.8)
 Tick = Callable[[], None]
 
 
-def summarize(curve: Curve, c_lo: float, c_hi: float, *, with_aiq: bool = True) -> dict[str, float]:
-    """Every scalar metric of one curve (NaN where undefined)."""
+def summarize(
+    curve: Curve, c_lo: float, c_hi: float, *, with_aiq: bool = True, scale: ScoreScale = UNIT
+) -> dict[str, float]:
+    """Every scalar metric of one curve (NaN where undefined).
+
+    Qualities in score units; ``aiq`` on quality normalised by ``scale`` (a fraction of the range).
+    """
     out = {
         "apgr": apgr(curve),
         "apgr_exact": apgr_exact(curve),
@@ -46,7 +57,7 @@ def summarize(curve: Curve, c_lo: float, c_hi: float, *, with_aiq: bool = True) 
         "strong_quality": curve.strong_quality,
     }
     if with_aiq:
-        out["aiq"] = aiq(curve.cost, curve.quality, c_lo, c_hi)
+        out["aiq"] = aiq(curve.cost, scale.normalise(curve.quality), c_lo, c_hi)
     for x in CPT_LEVELS:
         out[f"cpt{round(x * 100)}"] = cpt(curve, x)
         out[f"cpt{round(x * 100)}_exact"] = cpt_exact(curve, x)
@@ -81,7 +92,10 @@ class RouterResult:
 
 @dataclass
 class Report:
-    """All routers on one dataset, plus the random band; serialisable to JSON."""
+    """All routers on one dataset, plus the random band; serialisable to JSON.
+
+    ``scale``: the unit of every quality value (``aiq`` is normalised to it).
+    """
 
     dataset: str
     n_prompts: int
@@ -91,6 +105,7 @@ class Report:
     results: list[RouterResult]
     random: RandomBand
     settings: dict[str, object]
+    scale: ScoreScale = UNIT
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -99,6 +114,13 @@ class Report:
             "strong": self.strong,
             "weak": self.weak,
             "cost_unit": self.cost_unit,
+            "score_scale": self.scale.to_json(),
+            "units": {
+                "quality": f"mean score ({self.scale.unit})" if not self.scale.is_unit else "mean score (0..1)",
+                "aiq": "fraction of the score range (0 = worst score, 1 = best)",
+                "apgr": "ratio (scale-free)",
+                "cpt": "share of strong calls (0..1)",
+            },
             "settings": self.settings,
             "machine": {
                 "platform": platform.platform(),
@@ -167,6 +189,7 @@ def evaluate_routers(
     The oracle and always-weak/always-strong rows are added automatically;
     ``tick`` is called once per bootstrap resample (for a progress bar).
     """
+    scale = dataset.scale
     js, jw = dataset.column(strong), dataset.column(weak)
     qs, qw = dataset.scores[:, js], dataset.scores[:, jw]
     cs, cw = dataset.costs[:, js], dataset.costs[:, jw]
@@ -191,9 +214,9 @@ def evaluate_routers(
         ci = _bootstrap(
             score, qs, qw, cs, cw, cascade=is_cascade, weights=weights, c_lo=c_lo, c_hi=c_hi, tick=tick
         )
-        results.append(RouterResult(name, kind, curve, summarize(curve, c_lo, c_hi), ci))
+        results.append(RouterResult(name, kind, curve, summarize(curve, c_lo, c_hi, scale=scale), ci))
     band, rand_curves = random_band(qs, qw, seeds=random_seeds, c_strong=cs, c_weak=cw)
-    rand_metrics = [summarize(c, c_lo, c_hi) for c in rand_curves]
+    rand_metrics = [summarize(c, c_lo, c_hi, scale=scale) for c in rand_curves]
     mean_metrics = {k: float(np.nanmean([m[k] for m in rand_metrics])) for k in rand_metrics[0]}
     spread = {
         k: (
@@ -237,4 +260,5 @@ def evaluate_routers(
             "seed": seed,
             "aiq_cost_range": [c_lo, c_hi],
         },
+        scale=scale,
     )
