@@ -35,6 +35,7 @@ COMMANDS: list[str] = [
     "eval_cmd",
     "calibrate_cmd",
     "report_cmd",
+    "batch_cmd",
     "doctor_cmd",
 ]
 
