@@ -30,7 +30,7 @@ def test_route_explain_for_a_cut_out_request(tmp_path: Path) -> None:
     image.write_bytes(PNG)
     result = runner.invoke(app, ["route", "Cut the dog out of this photo", "--image", str(image), "--explain"])
     assert result.exit_code == 0, result.output
-    assert "sim-sam" in result.output and "image-triage" in result.output
+    assert "grabcut-local" in result.output and "image-triage" in result.output
 
 
 def test_route_json_is_a_decision() -> None:

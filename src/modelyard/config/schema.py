@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from modelyard.config.envvars import EnvReference
 from modelyard.config.gateway import GatewaySettings
+from modelyard.config.media import MediaSettings
 from modelyard.config.models import ModelSpec
 from modelyard.config.resilience import ResilienceSettings
 from modelyard.config.routers import RouterSpec
@@ -34,6 +35,7 @@ class Config(BaseModel):
     )
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     source: str = Field(default="<memory>", exclude=True)
     _env_references: tuple[EnvReference, ...] = PrivateAttr(default=())
 

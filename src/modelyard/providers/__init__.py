@@ -21,6 +21,9 @@ PROVIDERS: dict[str, str] = {
     "llama-cpp": "modelyard.providers.local_llama:LlamaCppProvider",
     "onnx-embed": "modelyard.providers.local_embed:OnnxEmbeddingProvider",
     "sim": "modelyard.providers.sim:SimProvider",
+    "openai-images": "modelyard.providers.openai_images:OpenAIImagesProvider",
+    "sam2-http": "modelyard.providers.sam2_http:Sam2HTTPProvider",
+    "opencv-grabcut": "modelyard.providers.local_grabcut:GrabCutProvider",
 }
 
 

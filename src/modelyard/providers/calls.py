@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from modelyard.errors import ProviderError, ProviderTimeoutError
+from modelyard.media.limits import check_provider_limits
 from modelyard.providers import Provider
 from modelyard.types import (
     Attempt,
@@ -37,7 +38,7 @@ class CallPath(Protocol):
     ) -> ChatResponse: ...
 
     def stream(
-        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
     ) -> AsyncIterator[StreamChunk]: ...
 
     async def embed(
@@ -64,6 +65,7 @@ class ModelCalls:
     ) -> ChatResponse:
         provider = self.providers[model]
         request = _within_choices(request, provider)
+        check_provider_limits(request, provider.kind, model)  # 400 naming the image part, before any call
         started = time.perf_counter()
         timeout = self._timeout(provider, deadline, model)
         with _recorded(trace, provider, started, purpose, "did not answer", timeout):
@@ -73,20 +75,21 @@ class ModelCalls:
         return response  # the provider's own fresh object: latency set, not copied
 
     async def stream(
-        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
     ) -> AsyncIterator[StreamChunk]:
         provider = self.providers[model]
         request = _within_choices(request, provider)
+        check_provider_limits(request, provider.kind, model)  # 400 naming the image part, before any call
         started = time.perf_counter()
         usage = Usage()
         timeout = self._timeout(provider, deadline, model)
-        with _recorded(trace, provider, started, "answer", "stream did not finish", timeout):
+        with _recorded(trace, provider, started, purpose, "stream did not finish", timeout):
             async with asyncio.timeout(timeout):
                 async for chunk in provider.stream(request, timeout=timeout):
                     if chunk.usage is not None:
                         usage = chunk.usage
                     yield chunk
-        _ok(trace, provider, started, "answer", usage, provider.cost(usage))
+        _ok(trace, provider, started, purpose, usage, provider.cost(usage))
 
     async def embed(
         self, model: str, texts: list[str], *, trace: RequestTrace, deadline: Deadline

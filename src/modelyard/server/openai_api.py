@@ -9,19 +9,24 @@ handler in `modelyard.server.app`.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive
 
 from modelyard.engine import Engine
 from modelyard.errors import ModelyardError, RequestError, UnknownModelError
+from modelyard.media.prepare import MediaGate
 from modelyard.server.context import RequestInfo, request_info
 from modelyard.server.errors import PayloadTooLargeError, Redactor, invalid_body
 from modelyard.server.hints import routing_hints
 from modelyard.server.jsonio import JSONDecodeError, dumps, loads
+from modelyard.server.media_api import MediaAPI, image_headers, note_images
 from modelyard.server.shapes import (
     completion_body,
     embedding_body,
@@ -36,6 +41,7 @@ from modelyard.types import ChatRequest, EmbeddingRequest, RequestTrace, StreamC
 __all__ = ["OpenAIAPI"]
 
 _JSON = "application/json"
+T = TypeVar("T")
 
 
 def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -50,14 +56,17 @@ class OpenAIAPI:
         self.redact = redact
         gateway = engine.config.gateway
         self.max_bytes = gateway.max_request_bytes
+        self.max_n = gateway.max_n
         self.default_model = gateway.default_model
         self._entries = {entry["id"]: entry for entry in model_entries(engine.config)}
         self._models_body = dumps({"object": "list", "data": list(self._entries.values())})
+        self.media = MediaGate(engine.config.media)  # image checks at the edge, before routing
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            *MediaAPI(self.engine, self.media, self._read_json).routes(),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", self.retrieve_model, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
@@ -70,8 +79,8 @@ class OpenAIAPI:
         body = await self._read_json(request)
         hints = routing_hints(request.scope["headers"], body, tenant=info.tenant)
         info.tenant = hints.tenant
-        if body.get("n") not in (None, 1):
-            raise RequestError("only n=1 is supported", param="n", code="unsupported_value")
+        if body.get("n") is not None:
+            _check_n(body["n"], self.max_n)
         if not body.get("model"):
             body["model"] = self.default_model
         body["hints"] = hints
@@ -79,12 +88,16 @@ class OpenAIAPI:
             chat = ChatRequest.model_validate(body)
         except ValidationError as exc:
             raise invalid_body(exc) from None
+        chat, images = await self.media.prepare(chat)  # 400 naming a bad image part; no router or model sees it
         trace = self.engine.new_trace(chat)
         trace.request_id = info.request_id
+        note_images(trace, images)
         if chat.stream:
             return await self._stream(chat, trace, info)
 
-        done = await self.engine.chat(chat, trace=trace)
+        done = await _unless_client_leaves(request.receive, self.engine.chat(chat, trace=trace))
+        if done is None:  # nobody is left to answer; the upstream calls were cancelled, as for a stream
+            return Response(status_code=499)
         response, decision = done.response, done.decision
         family = decision.family or response.family
         ext = extension(
@@ -96,6 +109,7 @@ class OpenAIAPI:
         )
         self._record(info, response.model, route_of(decision), trace.cost_usd, response.simulated)
         headers = routing_headers(response.model, info.route or "direct", trace.cost_usd, response.simulated)
+        headers.update(image_headers(trace, self.engine.config.models.get(response.model)))
         return _json(completion_body(response, ext), headers)
 
     async def _stream(self, chat: ChatRequest, trace: RequestTrace, info: RequestInfo) -> SSEResponse:
@@ -109,9 +123,10 @@ class OpenAIAPI:
         except BaseException:
             await session.aclose()
             raise
-        # Executing routers (cascade, council) know their model only now.
+        # Headers go out only now: the first chunk says who answers (a fallback, when the routed
+        # model failed before its first token; an executing router's pick), and every chunk names it.
         decision = trace.decision or session.decision
-        model = trace.answered_by or decision.model or decision.target.name
+        model = session.model
         spec = self.engine.config.models.get(model)
         simulated = spec.simulated if spec is not None else False
         family = decision.family.value if decision.family else (spec.family.value if spec else None)
@@ -132,10 +147,13 @@ class OpenAIAPI:
         options = chat.model_extra.get("stream_options") if chat.model_extra else None
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         headers = routing_headers(model, route, None, simulated)
+        headers.update(image_headers(trace, spec))
         return SSEResponse(
             chunks,
             first,
-            framer=ChunkFramer(trace.request_id.replace("req-", "chatcmpl-", 1), int(trace.started), model),
+            framer=ChunkFramer(
+                trace.request_id.replace("req-", "chatcmpl-", 1), int(trace.started), model, choices=chat.choice_count
+            ),
             headers=[(k.encode(), v.encode()) for k, v in headers.items()],
             include_usage=include_usage,
             finish=finish,
@@ -225,6 +243,56 @@ class OpenAIAPI:
         if not isinstance(body, dict):
             raise RequestError("the request body must be a JSON object", code="invalid_json")
         return body
+
+
+def _check_n(n: Any, limit: int) -> None:
+    """``n`` is a whole number of choices from 1 to ``gateway.max_n``; anything else is a 400 naming ``n``."""
+    if type(n) is not int or n < 1:
+        raise RequestError(f"n must be a whole number >= 1, got {n!r}", param="n", code="invalid_value")
+    if n > limit:
+        raise RequestError(
+            f"n={n} asks for more choices than this gateway allows (gateway.max_n = {limit})",
+            param="n",
+            code="invalid_value",
+        )
+
+
+async def _unless_client_leaves(receive: Receive, work: Awaitable[T], *, after_s: float = 0.2) -> T | None:
+    """``work``'s result; None if the client disconnects first, ``work`` then cancelled (its upstream calls closed).
+
+    The body has been read, so ``receive`` only returns once the client is gone.
+    Watching costs a task, so it starts only once ``work`` has run ``after_s``:
+    a quick answer pays one timer, a client that leaves a slow one is noticed
+    within ``after_s`` (a stream notices at once; `SSEResponse` watches anyway).
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+    watcher: asyncio.Task[None] | None = None
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()  # ``work`` is cancelled where it waits
+
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(after_s, start_watching)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone and task.uncancel() == 0:  # cancelled by the watcher alone
+            return None
+        raise
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:

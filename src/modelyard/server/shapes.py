@@ -15,13 +15,14 @@ from typing import Any
 
 from modelyard.config import Config
 from modelyard.server.sse import usage_body
-from modelyard.types import ChatResponse, Decision, EmbeddingResponse, RequestTrace
+from modelyard.types import ChatResponse, Choice, Decision, EmbeddingResponse, ImageOutput, RequestTrace
 
 __all__ = [
     "completion_body",
     "embedding_body",
     "extension",
     "format_cost",
+    "image_content",
     "model_entries",
     "route_of",
     "routing_headers",
@@ -71,28 +72,50 @@ def routing_headers(model: str, route: str, cost: float | None, simulated: bool)
 
 
 def completion_body(response: ChatResponse, ext: dict[str, Any]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": response.text}
-    if response.tool_calls:
-        message["tool_calls"] = response.tool_calls
-        if not response.text:
-            message["content"] = None
-    if response.images:
-        ext = {**ext, "images": [image.model_dump(exclude_none=True) for image in response.images]}
+    """A ``chat.completion``: every choice (``n``), usage over all of them.
+
+    With several choices ``modelyard.choices`` names the model that answered
+    each (a fanned-out choice may have fallen back on its own).
+    """
+    choices = response.all_choices()
+    bodies = [_choice_body(choice) for choice in choices]
+    if response.images:  # pictures and masks: image parts of the message; their facts (and RLEs) in the extension
+        ext = {**ext, "images": [image.model_dump(exclude_none=True, exclude={"b64"}) for image in response.images]}
+        bodies[0]["message"]["content"] = image_content(choices[0].text, response.images)
+    if len(choices) > 1:
+        ext = {**ext, "choices": [{"index": c.index, "model": c.model or response.model} for c in choices]}
     return {
         "id": response.id,
         "object": "chat.completion",
         "created": response.created,
         "model": response.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": response.finish_reason or "stop",
-                "logprobs": None,
-            }
-        ],
+        "choices": bodies,
         "usage": usage_body(response.usage),
         "modelyard": ext,
+    }
+
+
+def image_content(text: str, images: list[ImageOutput]) -> list[dict[str, Any]]:
+    """OpenAI content parts: the text, then each image as an ``image_url`` part (a ``data:`` URL)."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for image in images:
+        url = f"data:{image.mime_type};base64,{image.b64}" if image.b64 is not None else image.url
+        if url:
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
+
+
+def _choice_body(choice: Choice) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+    if choice.tool_calls:
+        message["tool_calls"] = choice.tool_calls
+        if not choice.text:
+            message["content"] = None
+    return {
+        "index": choice.index,
+        "message": message,
+        "finish_reason": choice.finish_reason or "stop",
+        "logprobs": None,
     }
 
 

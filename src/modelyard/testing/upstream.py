@@ -42,6 +42,7 @@ from modelyard.testing.protocols.common import (
     json_reply,
 )
 from modelyard.testing.protocols.gemini import GeminiProtocol
+from modelyard.testing.protocols.media import MediaProtocol, media_operation
 from modelyard.testing.protocols.openai import OpenAIProtocol
 
 __all__ = ["LoopbackUpstream", "RecordedRequest", "main"]
@@ -103,6 +104,7 @@ class LoopbackUpstream:
         self._openai = OpenAIProtocol(dialect)
         self._anthropic = AnthropicProtocol()
         self._gemini = GeminiProtocol()
+        self.media = MediaProtocol()  # OpenAI Images API and SAM 2 HTTP (encoder runs in .media.encoder_runs)
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
@@ -236,7 +238,7 @@ class LoopbackUpstream:
     ) -> Reply:
         if not op:
             raise ProtocolError(404, f"no route for {request.method} {request.path}")
-        if self._api_key is not None:
+        if self._api_key is not None and not op.startswith("sam2"):  # SAM 2 carries its key in the body
             denied = proto.check_key(request.headers, request.query, self._api_key)
             if denied is not None:
                 raise denied
@@ -254,6 +256,8 @@ class LoopbackUpstream:
             body = json.loads(request.body) if request.body else None
         except ValueError:
             raise ProtocolError(400, "the request body is not valid JSON") from None
+        if op in ("images", "sam2_embed", "sam2_segment"):
+            return self.media.reply(op, body, self._api_key)
         if op in ("embed", "batch_embed"):
             if proto is self._gemini:
                 return self._gemini.embeddings(model, body, batch=op == "batch_embed")
@@ -280,6 +284,8 @@ def _route(
     """(protocol, operation, model-from-path); operation "" when nothing matches."""
     path, method = request.path, request.method
     if method == "POST":
+        if (media := media_operation(path)) is not None:
+            return openai, media, ""
         if path.endswith("/chat/completions"):
             return openai, "chat", ""
         if path.endswith("/embeddings"):

@@ -3,6 +3,14 @@
 from modelyard.types.deadline import Deadline
 from modelyard.types.decision import Candidate, Decision, Target, TaskProfile
 from modelyard.types.enums import Family, Modality, PrivacyTier
+from modelyard.types.media import (
+    Box,
+    GenerationTask,
+    ImageTask,
+    PointPrompt,
+    Segment,
+    SegmentationTask,
+)
 from modelyard.types.request import (
     ChatRequest,
     ContentPart,
@@ -26,6 +34,7 @@ from modelyard.types.trace import Attempt, RequestTrace, TraceEvent
 
 __all__ = [
     "Attempt",
+    "Box",
     "Candidate",
     "ChatRequest",
     "ChatResponse",
@@ -36,14 +45,19 @@ __all__ = [
     "EmbeddingRequest",
     "EmbeddingResponse",
     "Family",
+    "GenerationTask",
     "ImageOutput",
     "ImagePart",
+    "ImageTask",
     "ImageURL",
     "Message",
     "Modality",
+    "PointPrompt",
     "PrivacyTier",
     "RequestTrace",
     "RoutingHints",
+    "Segment",
+    "SegmentationTask",
     "StreamChunk",
     "Target",
     "TaskProfile",

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.types.enums import PrivacyTier
+from modelyard.types.media import ImageTask
 
 __all__ = [
     "ChatRequest",
@@ -125,6 +126,11 @@ class ChatRequest(BaseModel):
         "it at gateway.max_n",
     )
     hints: RoutingHints = Field(default_factory=RoutingHints)
+    image_task: ImageTask | None = Field(
+        default=None,
+        description="modelyard's: generate images or segment one (set by /v1/images/generations and "
+        "/v1/segmentations; see modelyard.types.media); never sent to chat upstreams",
+    )
 
     @property
     def choice_count(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.types.enums import Family
+from modelyard.types.media import Segment
 
 __all__ = [
     "ChatResponse",
@@ -53,6 +54,10 @@ class ImageOutput(BaseModel):
     url: str | None = None
     mime_type: str = "image/png"
     label: str | None = None
+    width: int | None = None
+    height: int | None = None
+    revised_prompt: str | None = None
+    segment: Segment | None = Field(default=None, description="a mask's RLE, score, bbox and area")
 
 
 class Choice(BaseModel):
