@@ -128,6 +128,7 @@ class BatchRunner:
 
     async def run(self, items: list[BatchItem], digest: str) -> RunStats:
         by_id = {item.custom_id: item for item in items}
+        await self.backend.start()
         before = self.checkpoint.totals()
         interrupted_before = before.interrupted
         queue = deque(self.checkpoint.prepare(items, digest, retry_failed=self.options.retry_failed))
@@ -138,7 +139,6 @@ class BatchRunner:
             resent_after_crash=totals.interrupted - interrupted_before, spent_usd=budget.spent_usd,
             lost_usd=budget.lost_usd, budget_usd=self.options.budget_usd, backend=self.backend.describe(),
         )
-        await self.backend.start()
         inflight: dict[asyncio.Task[list[ItemOutcome]], list[tuple[ItemWork, int]]] = {}
         route: str | None = None
         try:

@@ -1,0 +1,137 @@
+"""`RayBackend`: spread a batch's items over a Ray cluster, one engine per worker actor.
+
+Needs ``pip install 'modelyard[ray]'``. The process running ``modelyard batch
+run --ray …`` stays the run's single coordinator: it alone holds the checkpoint
+and the run budget, hands each worker chunks of items with their budget holds
+attached, and records what comes back. Workers hold no state that matters, so
+the accounting is as exact with 40 workers as with one:
+
+- every item's hold is taken from the budget by the coordinator before the item
+  is sent, and the worker's engine enforces it as the request's ``max_cost``;
+- results and costs are written by the coordinator, one transaction per group.
+
+A worker that dies mid-chunk (node lost, actor crash) surfaces as
+`BackendLostError`: the coordinator counts the chunk's holds as possibly spent
+and runs its items again. When the coordinator itself is killed, its actors die
+with it (Ray owns them by the driver) and a restart resumes from the checkpoint.
+
+``address``: ``auto`` (the cluster started on this machine by ``ray start``),
+``HOST:PORT`` (its GCS address) or ``ray://HOST:PORT`` (Ray Client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from modelyard.batch.backends.base import BackendLostError
+from modelyard.batch.dispatch import ItemOutcome, ItemWork
+from modelyard.config import Config
+from modelyard.errors import ConfigError
+
+__all__ = ["RayBackend", "ray_available"]
+
+_HINT = "the Ray backend needs Ray: pip install 'modelyard[ray]'"
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Worker:
+    """A Ray actor body: one engine; runs a chunk's items concurrently on its event loop."""
+
+    def __init__(self, config: Config, caps: dict[str, int]) -> None:
+        from modelyard.batch.backends.local import batch_engine
+
+        self.engine, self.redact = batch_engine(config, caps)
+
+    async def run(self, works: list[ItemWork]) -> list[ItemOutcome]:
+        from modelyard.batch.dispatch import run_item
+
+        return list(await asyncio.gather(*(run_item(self.engine, w, self.redact) for w in works)))
+
+    async def where(self) -> tuple[str, int]:
+        """(Ray node id, process id) of this worker."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), os.getpid()
+
+    async def close(self) -> None:
+        await self.engine.aclose()
+
+
+class RayBackend:
+    """``workers`` actors on the cluster at ``address``; at most ``concurrency`` items in flight overall."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        address: str = "auto",
+        workers: int = 2,
+        concurrency: int = 64,
+        caps: Mapping[str, int] | None = None,
+        chunk_size: int | None = None,
+    ) -> None:
+        if not ray_available():
+            raise ConfigError(_HINT)
+        if workers < 1 or concurrency < 1:
+            raise ValueError("workers and concurrency must be >= 1")
+        self.config = config
+        self.address = address
+        self.workers = workers
+        self.capacity = max(concurrency, workers)
+        self.chunk_size = chunk_size or max(1, min(32, self.capacity // (2 * workers)))
+        self.caps = dict(caps or {})
+        self._actors: list[Any] = []
+        self._load: list[int] = []
+        self._started_ray = False
+        self.placement: list[tuple[str, int]] = []
+
+    async def start(self) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            self._started_ray = True
+        # Per-model caps are per worker: each worker's engine holds its own slots.
+        remote = ray.remote(_Worker).options(num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=1000)
+        self._actors = [remote.remote(self.config, self.caps) for _ in range(self.workers)]
+        self._load = [0] * self.workers
+        self.placement = list(await asyncio.gather(*(a.where.remote() for a in self._actors)))
+
+    async def run(self, works: list[ItemWork]) -> list[ItemOutcome]:
+        import ray.exceptions
+
+        i = min(range(len(self._actors)), key=self._load.__getitem__)
+        self._load[i] += len(works)
+        try:
+            return list(await self._actors[i].run.remote(works))
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                ray.exceptions.ObjectLostError) as exc:
+            raise BackendLostError(f"Ray worker {i}: {type(exc).__name__}") from exc
+        finally:
+            self._load[i] -= len(works)
+
+    async def aclose(self) -> None:
+        import ray
+
+        if self._actors:
+            await asyncio.gather(*(a.close.remote() for a in self._actors), return_exceptions=True)
+            for actor in self._actors:
+                ray.kill(actor)
+            self._actors = []
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False
+
+    def describe(self) -> str:
+        nodes = len({node for node, _ in self.placement}) if self.placement else "?"
+        return f"ray ({self.workers} workers on {nodes} node(s), {self.capacity} items in flight)"

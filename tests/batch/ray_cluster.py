@@ -1,0 +1,90 @@
+"""A real local Ray cluster for tests: a head node and one worker node, as ``ray start`` processes.
+
+Everything runs on 127.0.0.1 with one CPU per node, in a short temporary
+directory (Ray's socket paths must stay short). Teardown ends exactly the
+processes this cluster started — found by its temporary directory in their
+command lines, and their children — never every Ray process on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+@dataclass
+class RayCluster:
+    address: str  # GCS address, HOST:PORT
+    temp_dir: str
+
+    def pids(self) -> set[int]:
+        own = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                if self.temp_dir.encode() in (entry / "cmdline").read_bytes():
+                    own.add(int(entry.name))
+        children = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid in own:
+                    children.add(int(entry.name))
+        return (own | children) - {os.getpid()}
+
+
+def _free_port() -> int:
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port >= 20000:  # Ray's worker ports default to 10002–19999
+            return port
+    raise RuntimeError("no free port above 20000")
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+@contextlib.contextmanager
+def ray_cluster(worker_nodes: int = 1) -> Iterator[RayCluster]:
+    temp_dir = tempfile.mkdtemp(prefix="myray", dir="/tmp")
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    cluster = RayCluster(f"127.0.0.1:{port}", temp_dir)
+    common = ["--num-cpus=1", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    try:
+        _run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common], env)
+        for _ in range(worker_nodes):
+            _run([RAY, "start", f"--address={cluster.address}", *common], env)
+        yield cluster
+    finally:
+        pids = cluster.pids()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 10
+            while sig == signal.SIGTERM and time.monotonic() < deadline and any(Path(f"/proc/{p}").exists()
+                                                                              for p in pids):
+                time.sleep(0.2)
+        shutil.rmtree(temp_dir, ignore_errors=True)
