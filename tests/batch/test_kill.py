@@ -60,7 +60,7 @@ def write_input(path: Path, n: int) -> None:
                                  "body": body}) + "\n")
 
 
-def batch_cmd(tmp: Path, *extra: str) -> list[str]:
+def batch_cmd(tmp: Path, extra: tuple[str, ...]) -> list[str]:
     return [sys.executable, "-m", "modelyard.cli", "batch", "run", str(tmp / "in.jsonl"), "--out",
             str(tmp / "out.jsonl"), "-c", str(tmp / "cfg.yaml"), "--concurrency", "64", "--no-progress", *extra]
 
@@ -88,14 +88,19 @@ def upstream_counts(up: LoopbackUpstream) -> Counter[str]:
 
 @pytest.mark.timeout(1800)
 def test_sigkill_mid_run_then_restart_loses_nothing_and_charges_once(tmp_path: Path) -> None:
-    with LoopbackUpstream.running_in_thread(record_limit=3 * ITEMS) as up:
+    kill_and_resume(tmp_path, ITEMS)
+
+
+def kill_and_resume(tmp_path: Path, items: int, *extra: str) -> None:
+    """Run, SIGKILL the runner once a third is done, run again; assert nothing lost or charged twice."""
+    with LoopbackUpstream.running_in_thread(record_limit=3 * items) as up:
         (tmp_path / "cfg.yaml").write_text(config_text(up.url))
-        write_input(tmp_path / "in.jsonl", ITEMS)
+        write_input(tmp_path / "in.jsonl", items)
         db = tmp_path / "out.checkpoint.sqlite"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        first = subprocess.Popen(batch_cmd(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        first = subprocess.Popen(batch_cmd(tmp_path, extra), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 900
-        while done_count(db) < ITEMS // 3:
+        while done_count(db) < items // 3:
             assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
             assert time.monotonic() < deadline, "the first run made too little progress"
             time.sleep(0.05)
@@ -106,16 +111,16 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_charges_once(tmp_path: P
         with sqlite3.connect(db) as conn:
             at_kill = dict(conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
         assert at_kill.get("running", 0) > 0, f"nothing was in flight at the kill: {at_kill}"
-        assert 0 < at_kill["done"] < ITEMS
+        assert 0 < at_kill["done"] < items
 
-        second = subprocess.run(batch_cmd(tmp_path), env=env, capture_output=True, text=True, timeout=1500)
+        second = subprocess.run(batch_cmd(tmp_path, extra), env=env, capture_output=True, text=True, timeout=1500)
         assert second.returncode == 0, second.stderr[-3000:]
         assert "were in flight when the last run was killed" in second.stdout.replace("\n", " ")
         seen = upstream_counts(up)
 
     # 0 lost: every item done, once, in the output file
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert len(out) == ITEMS and {o["custom_id"] for o in out} == {f"i{i}" for i in range(ITEMS)}
+    assert len(out) == items and {o["custom_id"] for o in out} == {f"i{i}" for i in range(items)}
     assert (tmp_path / "out.errors.jsonl").read_text() == ""
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
@@ -142,8 +147,8 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_charges_once(tmp_path: P
         if count > 1:
             assert cid in interrupted
     resent = sum(count - 1 for count in seen.values())
-    assert sum(seen.values()) == ITEMS + resent and resent <= len(interrupted)
+    assert sum(seen.values()) == items + resent and resent <= len(interrupted)
     lost_nano = sum(r["lost_nano"] for r in rows.values())
     assert lost_nano > 0  # the holds of the interrupted attempts bound what they may have cost
-    print(f"\n{ITEMS} items; killed at {at_kill}; upstream saw {sum(seen.values())} requests "
+    print(f"\n{items} items; killed at {at_kill}; upstream saw {sum(seen.values())} requests "
           f"({resent} re-sent after the kill); unrecorded spend bound ${lost_nano / 1e9:.6f}")

@@ -1,0 +1,69 @@
+"""The Ray backend on a real local Ray cluster: a head node and a worker node started with ``ray start``.
+
+Skipped when Ray is not installed — except under CI=true, where Ray is part of
+the dev install and these tests must run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelyard.batch import RunOptions
+from modelyard.batch.backends.ray import RayBackend, ray_available
+from modelyard.batch.checkpoint import Checkpoint
+from tests.batch.conftest import SIM_BATCH, chat_line, read_lines, write_lines
+from tests.batch.ray_cluster import RayCluster, ray_cluster
+from tests.batch.test_kill import kill_and_resume
+from tests.conftest import make_config
+
+if not ray_available():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("Ray is not installed but CI=true: install the dev extra (it includes ray)")
+    pytest.skip("Ray is not installed (pip install 'modelyard[ray]')", allow_module_level=True)
+
+RAY_KILL_ITEMS = int(os.environ.get("MODELYARD_BATCH_RAY_KILL_ITEMS", "10000"))
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    with ray_cluster(worker_nodes=1) as c:
+        yield c
+
+
+@pytest.mark.timeout(1800)
+def test_sigkill_of_the_coordinator_on_ray_loses_nothing_and_charges_once(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    kill_and_resume(tmp_path, RAY_KILL_ITEMS, "--ray", cluster.address, "--workers", "2")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("workers", [4])
+async def test_budget_with_several_workers_never_exceeds_the_cap(
+    cluster: RayCluster, tmp_path: Path, workers: int
+) -> None:
+    from modelyard.batch import BatchPaths, run_batch
+
+    config = make_config(SIM_BATCH)
+    src = write_lines(tmp_path / "in.jsonl", [chat_line(f"i{i}", f"[hard] item number {i}") for i in range(600)])
+    cap = 1.0
+    backend = RayBackend(config, address=cluster.address, workers=workers, concurrency=64)
+    result = await run_batch(config, BatchPaths.beside(src, tmp_path / "out.jsonl"), backend,
+                             RunOptions(budget_usd=cap), reserve_calls=1.0)
+    s = result.stats
+    assert len({node for node, _ in backend.placement}) == 2  # the workers spread over both nodes
+    assert len({pid for _, pid in backend.placement}) == workers
+    assert s.stopped == "budget" and 0 < s.done < 600
+    cp = Checkpoint(result.paths.checkpoint)
+    try:
+        recorded = cp.totals().spent_usd
+    finally:
+        cp.close()
+    assert recorded == pytest.approx(s.spent_usd) and recorded <= cap
+    answered = sum(line["response"]["body"]["modelyard"]["cost_usd"] for line in read_lines(result.paths.output))
+    assert answered == pytest.approx(recorded) and answered <= cap
+    assert cap - recorded < 8 * recorded / s.done  # stopped close to the cap, not early
