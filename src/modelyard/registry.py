@@ -1,10 +1,11 @@
 """The model registry, and family → model selection.
 
 When a router names a *family*, `Registry.select` picks the concrete model:
-among enabled, available models of that family that accept the request's
-modalities, fit its context, satisfy its privacy requirement, latency budget
-and cost cap, it takes the cheapest (or fastest, or a weighted draw). When
-none fits, `NoModelFitsError` lists why each candidate was rejected.
+among enabled, available models of that family that can serve the request's
+shape (endpoint, images, free chat or classification only: `ModelSpec.capabilities`),
+fit its context, satisfy its privacy requirement, latency budget and cost cap, it
+takes the cheapest (or fastest, or a weighted draw). When none fits,
+`NoModelFitsError` lists why each candidate was rejected.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from modelyard.config.models import ModelSpec
+from modelyard.config.models import Endpoint, ModelSpec
 from modelyard.errors import NoModelFitsError, UnknownModelError
 from modelyard.types import Candidate, ChatRequest, Family, PrivacyTier, Usage
 
@@ -74,25 +75,53 @@ class Registry:
     def of_family(self, family: Family) -> list[ModelSpec]:
         return list(self._by_family.get(family, []))
 
+    def shape_rejection(self, family: Family, request: ChatRequest, endpoint: Endpoint = "chat") -> str | None:
+        """Why no enabled model of ``family`` can serve a request of this shape, or None if one can.
+
+        Shape only (what the request is); live state (breakers, limits) is not consulted.
+        """
+        models = [s for s in self.of_family(family) if s.enabled]
+        if not models:
+            return f"no enabled {family.value} model is configured"
+        reasons = []
+        for spec in models:
+            why = spec.shape_rejection(request, endpoint)
+            if why is None:
+                return None
+            reasons.append(f"{spec.name} {why}")
+        return "; ".join(reasons)
+
     def estimate_cost(self, spec: ModelSpec, request: ChatRequest) -> float:
         """Expected cost with the requested (or a modest default) output length."""
         out = request.output_token_limit or min(spec.max_output_tokens or 256, 256)
         usage = Usage(
-            input_tokens=request.estimate_input_tokens(), output_tokens=out, images=len(request.images)
+            input_tokens=request.estimate_input_tokens(),
+            output_tokens=out,
+            images=len(request.images) + request.output_images,
         )
         return spec.price.cost(usage)
 
     def rejection(
-        self, spec: ModelSpec, request: ChatRequest, availability: Availability | None = None
+        self,
+        spec: ModelSpec,
+        request: ChatRequest,
+        availability: Availability | None = None,
+        *,
+        endpoint: Endpoint = "chat",
     ) -> str | None:
-        """Why ``spec`` cannot serve ``request``, or None if it can."""
+        """Why ``spec`` cannot serve ``request``, or None if it can.
+
+        Checked in order: enabled, shape (`ModelSpec.shape_rejection`: endpoint,
+        images, free chat vs classification only), live availability, context,
+        privacy, consent, latency budget, cost cap.
+        """
         hints = request.hints
         if not spec.enabled:
             return "disabled in config"
+        if (why := spec.shape_rejection(request, endpoint)) is not None:
+            return why
         if availability is not None and (why := availability.unavailable_reason(spec.name)):
             return why
-        if request.has_image and not spec.accepts_images():
-            return "does not accept image input"
         needed = request.estimate_input_tokens() + (request.output_token_limit or 0)
         if needed > spec.context_window:
             return f"needs ~{needed} tokens, context window is {spec.context_window}"
@@ -115,11 +144,12 @@ class Registry:
         *,
         strategy: Strategy = "cheapest",
         availability: Availability | None = None,
+        endpoint: Endpoint = "chat",
     ) -> Selection:
         fitting: list[ModelSpec] = []
         candidates: list[Candidate] = []
         for spec in self.of_family(family):
-            why = self.rejection(spec, request, availability)
+            why = self.rejection(spec, request, availability, endpoint=endpoint)
             if why is None:
                 fitting.append(spec)
             else:

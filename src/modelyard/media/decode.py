@@ -103,7 +103,9 @@ class DecodedImage:
         import numpy as np
 
         with Image.open(io.BytesIO(self.data)) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            rgb = im.convert("RGB")
+            # from the raw buffer: np.asarray(image) warns under numpy 2 (PIL's __array__ has no copy=)
+            return np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(rgb.height, rgb.width, 3).copy()
 
 
 def parse_data_url(url: str, *, param: str) -> tuple[str, bytes]:

@@ -8,6 +8,7 @@ A mask is a ``(height, width)`` bool array. RLE is COCO's compressed form,
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,9 @@ def decode_rle(rle: dict[str, Any]) -> Mask:
     """The ``(height, width)`` bool mask of a COCO RLE (string or bytes counts)."""
     counts = rle["counts"]
     raw = {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return np.asarray(coco_mask.decode(raw), dtype=bool)
+    with warnings.catch_warnings():  # pycocotools 2.0.x under numpy 2: a harmless copy= DeprecationWarning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return np.asarray(coco_mask.decode(raw), dtype=bool)
 
 
 def mask_bbox(mask: Mask) -> list[float]:

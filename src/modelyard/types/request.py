@@ -157,6 +157,12 @@ class ChatRequest(BaseModel):
         return [img for m in self.messages for img in m.images]
 
     @property
+    def output_images(self) -> int:
+        """Images the request asks a model to make (an image-generation task's ``n``; else 0)."""
+        task = self.image_task
+        return task.n if task is not None and task.kind == "generate" else 0
+
+    @property
     def has_image(self) -> bool:
         return any(m.images for m in self.messages)
 
