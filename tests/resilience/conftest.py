@@ -14,6 +14,7 @@ import pytest
 
 from modelyard.config import Config, parse_config
 from modelyard.engine import Engine
+from tests.resilience.modes import mode  # noqa: F401  (the fixture: every resilience test in both modes)
 
 REDIS_INSTALL = "apt-get install -y redis-server  (Debian package; or pip install redis-server)"
 

@@ -1,39 +1,34 @@
-"""Fault injection over real sockets: two loopback upstreams, a primary that misbehaves on a
-script and a healthy backup, behind the full resilient call path.
+"""Fault injection over real sockets, streamed and not: client → gateway → two loopback upstreams.
 
-For each fault: what the client receives, what was retried, which fallback
-served, the breaker state and the recorded cost.
+A primary misbehaves on a script and a healthy backup stands by, behind the
+full resilient call path of a real gateway. Every test runs in both modes
+(`MODES`) and asserts what the client received — status, text, and the model
+named in the ``x-modelyard-model`` header, in every chunk and in the
+``modelyard`` trailer — plus what was retried, which fallback served, the
+telemetry record, the breaker state and the recorded cost.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pytest
 
-from modelyard.engine import Engine
-from modelyard.errors import ConnectionFailedError, ProviderError
+from modelyard.resilience import SAFE_DEFAULT_MODEL
+from modelyard.telemetry.convert import record_from_trace
+from modelyard.telemetry.record import Record
 from modelyard.testing import LoopbackUpstream
 from modelyard.testing.faults import Fault
-from modelyard.types import ChatRequest
+from modelyard.types import RequestTrace
+from tests.resilience.modes import Mode, Reply, ask_gateway
+from tests.server.server_harness import Gateway, running
 
-MakeEngine = Callable[..., Engine]
-PATH = "/v1/chat/completions"
-
-
-@dataclass
-class Rig:
-    engine: Engine
-    primary: LoopbackUpstream
-    backup: LoopbackUpstream
-
-    def state(self) -> str:
-        assert self.engine.resilience is not None
-        return self.engine.resilience.calls.breakers.states()["primary"]
+TEXT = "one two three"
+ECHO = f"echo: {TEXT}"
 
 
 def _config(primary_url: str, backup_url: str, extra: str = "") -> str:
@@ -61,168 +56,221 @@ resilience:
 {extra}"""
 
 
+@dataclass
+class Rig:
+    gateway: Gateway
+    primary: LoopbackUpstream
+    backup: LoopbackUpstream
+
+    def ask(self, mode: Mode, text: str = TEXT, **kw: object) -> Reply:
+        return ask_gateway(self.gateway.url, mode, text, model="primary", **kw)  # type: ignore[arg-type]
+
+    @property
+    def trace(self) -> RequestTrace:
+        return self.gateway.traces.items[-1]
+
+    @property
+    def record(self) -> Record:
+        return record_from_trace(self.trace, self.gateway.engine.config.models, str)
+
+    def state(self) -> str:
+        resilience = self.gateway.engine.resilience
+        assert resilience is not None
+        return resilience.calls.breakers.states()["primary"]
+
+    def errors(self, model: str = "primary") -> list[str | None]:
+        return [a.error_kind for a in self.trace.attempts if a.model == model]
+
+    def events(self) -> list[str]:
+        return [e.kind for e in self.trace.events]
+
+    def answered_by(self, reply: Reply, model: str) -> None:
+        """Header, every chunk, trailer, trace and record all name ``model``."""
+        assert reply.status == 200, reply.error
+        assert reply.named() == {model}, (reply.header_model, reply.models, reply.trailer)
+        assert reply.chunks >= 1
+        assert self.trace.answered_by == model and self.record.model == model
+
+    def backup_cost(self) -> float:
+        (ok,) = [a for a in self.trace.attempts if a.status == "ok"]
+        assert ok.model == "backup" and ok.usage.input_tokens > 0
+        return ok.usage.input_tokens / 1000 * 3 + ok.usage.output_tokens / 1000 * 4
+
+
+@contextmanager
+def _rig(primary_url: str | None = None, extra: str = "", primary_timeout_s: float = 0.4) -> Iterator[Rig]:
+    with ExitStack() as stack:
+        primary = stack.enter_context(LoopbackUpstream.running_in_thread())
+        backup = stack.enter_context(LoopbackUpstream.running_in_thread())
+        config = _config(primary_url or primary.url, backup.url, extra)
+        config = config.replace("timeout_s: 0.4", f"timeout_s: {primary_timeout_s}")
+        gateway = stack.enter_context(running(config))
+        yield Rig(gateway, primary, backup)
+
+
 @pytest.fixture
-async def rig(make_engine: MakeEngine) -> AsyncIterator[Rig]:
-    async with LoopbackUpstream() as primary, LoopbackUpstream() as backup:
-        yield Rig(make_engine(_config(primary.url, backup.url)), primary, backup)
+def rig() -> Iterator[Rig]:
+    with _rig() as r:
+        yield r
 
 
-def req(text: str = "one two three", **kw: object) -> ChatRequest:
-    return ChatRequest.from_text(text, model="primary", **kw)  # type: ignore[arg-type]
+@pytest.fixture
+def make_rig() -> Iterator[Callable[..., Rig]]:
+    with ExitStack() as stack:
+        yield lambda **kw: stack.enter_context(_rig(**kw))
 
 
-def errors(trace: object, model: str = "primary") -> list[str | None]:
-    return [a.error_kind for a in trace.attempts if a.model == model]  # type: ignore[attr-defined]
-
-
-async def all_closed(*upstreams: LoopbackUpstream) -> bool:
+def all_closed(*upstreams: LoopbackUpstream) -> bool:
     """Wait for the upstreams to see their clients hang up (a sleeping fault notices when it wakes)."""
-    for _ in range(300):
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
         if all(up.open_connections == 0 for up in upstreams):
             return True
-        await asyncio.sleep(0.01)
+        time.sleep(0.01)
     return False
 
 
-def backup_cost(trace: object) -> float:
-    (ok,) = [a for a in trace.attempts if a.status == "ok"]  # type: ignore[attr-defined]
-    assert ok.model == "backup" and ok.usage.input_tokens > 0
-    return ok.usage.input_tokens / 1000 * 3 + ok.usage.output_tokens / 1000 * 4
+#: Faults before the first token: each is retried, then the backup answers — and is named everywhere.
+BEFORE_FIRST_TOKEN = [
+    pytest.param(Fault(status=500, times=None), "server", 2, id="500"),
+    pytest.param(Fault(status=502, times=None), "server", 2, id="502"),
+    pytest.param(Fault(status=503, times=None), "server", 2, id="503-issue-9-example"),
+    pytest.param(Fault(status=429, times=None), "rate_limited", 2, id="429-no-retry-after"),  # backoff
+    pytest.param(Fault(latency_ms=3000, times=None), "timeout", 2, id="timeout"),
+    pytest.param(Fault(connection_reset=True, times=None), "connection", 2, id="reset"),
+    pytest.param(Fault(malformed_json=True, times=None), "malformed", 1, id="malformed-json"),  # not retried
+    pytest.param(  # the first token never comes: headers then silence (stream), no headers (non-stream)
+        {"stream": Fault(slow_first_byte_ms=800, times=None), "non-stream": Fault(latency_ms=800, times=None)},
+        "timeout",
+        2,
+        id="slow-first-byte",
+    ),
+]
 
 
-@pytest.mark.parametrize(
-    ("fault", "kind", "tries"),
-    [
-        (Fault(status=500, times=None), "server", 2),
-        (Fault(status=502, times=None), "server", 2),
-        (Fault(status=503, times=None), "server", 2),
-        (Fault(status=429, times=None), "rate_limited", 2),  # no Retry-After: backoff
-        (Fault(latency_ms=3000, times=None), "timeout", 2),
-        (Fault(connection_reset=True, times=None), "connection", 2),
-        (Fault(malformed_json=True, times=None), "malformed", 1),  # not retried by default
-    ],
-    ids=["500", "502", "503", "429-no-retry-after", "timeout", "reset", "malformed-json"],
-)
-async def test_persistent_fault_is_retried_then_falls_back(
-    rig: Rig, fault: Fault, kind: str, tries: int
+@pytest.mark.parametrize(("fault", "kind", "tries"), BEFORE_FIRST_TOKEN)
+def test_failure_before_the_first_token_falls_back_and_names_the_backup(
+    rig: Rig, mode: Mode, fault: Fault | dict[str, Fault], kind: str, tries: int
 ) -> None:
-    rig.primary.faults.add(fault)
-    done = await rig.engine.chat(req())
+    rig.primary.faults.add(fault[mode] if isinstance(fault, dict) else fault)
+    reply = rig.ask(mode)
 
-    assert done.model == "backup" and done.text == "echo: one two three"
-    assert errors(done.trace) == [kind] * tries
+    assert reply.text == ECHO and reply.finish_reason == "stop"
+    rig.answered_by(reply, "backup")
+    assert rig.errors() == [kind] * tries
     assert len(rig.primary.requests) == tries and len(rig.backup.requests) == 1
-    assert [e.kind for e in done.trace.events] == ["retry"] * (tries - 1) + ["fallback"]
+    assert rig.events() == ["retry"] * (tries - 1) + ["fallback"]
     assert rig.state() == "closed"  # 1-2 failures, threshold 3
-    assert done.cost_usd == pytest.approx(backup_cost(done.trace))
-    assert all(a.cost_usd == 0 for a in done.trace.attempts if a.model == "primary")
+    assert rig.trace.cost_usd == pytest.approx(rig.backup_cost())
+    assert reply.trailer is not None and reply.trailer["cost_usd"] == pytest.approx(rig.backup_cost())
+    assert all(a.cost_usd == 0 for a in rig.trace.attempts if a.model == "primary")
+    if kind == "timeout":
+        assert all_closed(rig.primary)  # the timed-out upstream connections were closed, not left running
 
 
-async def test_429_with_retry_after_is_honoured_and_recovers(rig: Rig) -> None:
+def test_429_with_retry_after_is_honoured_and_recovers(rig: Rig, mode: Mode) -> None:
     rig.primary.faults.add(Fault(status=429, retry_after=0.15, times=1))
     started = time.perf_counter()
-    done = await rig.engine.chat(req())
+    reply = rig.ask(mode)
     assert time.perf_counter() - started >= 0.15
-    assert done.model == "primary" and errors(done.trace) == ["rate_limited", None]
-    retry = done.trace.events[0]
+    rig.answered_by(reply, "primary")
+    assert reply.text == ECHO and rig.errors() == ["rate_limited", None]
+    retry = rig.trace.events[0]
     assert retry.kind == "retry" and retry.data["delay_ms"] >= 150
     assert len(rig.backup.requests) == 0 and rig.state() == "closed"
-    ok = done.trace.attempts[-1]
-    assert done.cost_usd == pytest.approx(
-        ok.usage.input_tokens / 1000 * 1 + ok.usage.output_tokens / 1000 * 2
-    )
+    ok = rig.trace.attempts[-1]
+    assert rig.trace.cost_usd == pytest.approx(ok.usage.input_tokens / 1000 * 1 + ok.usage.output_tokens / 1000 * 2)
 
 
-async def test_connection_refused_falls_back(make_engine: MakeEngine) -> None:
+def test_connection_refused_falls_back(make_rig: Callable[..., Rig], mode: Mode) -> None:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: refused
-        async with LoopbackUpstream() as backup:
-            engine = make_engine(_config(dead, backup.url))
-            done = await engine.chat(req())
-    assert done.model == "backup" and errors(done.trace) == ["connection", "connection"]
-    assert done.cost_usd == pytest.approx(backup_cost(done.trace))
+        s.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        rig = make_rig(primary_url=f"http://127.0.0.1:{s.getsockname()[1]}")
+        reply = rig.ask(mode)
+    rig.answered_by(reply, "backup")
+    assert rig.errors() == ["connection", "connection"]
+    assert rig.trace.cost_usd == pytest.approx(rig.backup_cost())
 
 
-async def test_mid_stream_drop_ends_the_stream_with_a_recorded_error(rig: Rig) -> None:
-    rig.primary.faults.add(Fault(drop_mid_stream=2, times=1))
-    session = await rig.engine.stream(req("alpha beta gamma delta epsilon zeta", stream=True))
-    received: list[str] = []
-    with pytest.raises(ConnectionFailedError):
-        async for chunk in session:
-            received.append(chunk.text)
-    assert "".join(received) and not "".join(received).endswith("zeta")  # some, not all
-    trace = session.trace
-    assert trace.status == "error" and trace.error_kind == "connection"
-    assert [e.kind for e in trace.events] == ["stream_error"]
-    assert len(rig.backup.requests) == 0  # no fallback once tokens went out
-    assert errors(trace) == ["connection"]
-
-
-async def test_failure_before_first_token_falls_back_transparently(rig: Rig) -> None:
-    rig.primary.faults.add(Fault(status=503, times=None))
-    session = await rig.engine.stream(req(stream=True))
-    text = "".join([c.text async for c in session])
-    assert text == "echo: one two three" and session.trace.answered_by == "backup"
-    assert errors(session.trace) == ["server", "server"] and session.trace.status == "ok"
-
-
-async def test_slow_loris_first_byte_times_out_and_falls_back(rig: Rig) -> None:
-    rig.primary.faults.add(Fault(slow_first_byte_ms=800, times=None))
-    started = time.perf_counter()
-    session = await rig.engine.stream(req(stream=True))
-    text = "".join([c.text async for c in session])
-    assert text == "echo: one two three" and time.perf_counter() - started < 1.2
-    assert errors(session.trace) == ["timeout", "timeout"]
-    assert await all_closed(rig.primary)  # the slow upstream connections were closed, not left running
-
-
-async def test_provider_that_recovers_opens_then_closes_the_breaker(rig: Rig) -> None:
+def test_provider_that_recovers_opens_then_closes_the_breaker(rig: Rig, mode: Mode) -> None:
     rig.primary.faults.add(Fault(status=503, times=3))
-    first = await rig.engine.chat(req())  # 2 failures (retry), backup serves
-    second = await rig.engine.chat(req())  # 3rd failure opens the breaker, backup serves
-    assert (first.model, second.model) == ("backup", "backup")
-    assert rig.state() == "open"
-    assert "breaker" in [e.kind for e in second.trace.events]
-    before = len(rig.primary.requests)
-    third = await rig.engine.chat(req())  # breaker open: primary not called
-    assert third.model == "backup" and len(rig.primary.requests) == before == 3
-    assert [a.model for a in third.trace.attempts] == ["backup"]
-    await asyncio.sleep(0.35)  # cool-down
-    fourth = await rig.engine.chat(req())  # half-open probe succeeds
-    assert fourth.model == "primary" and rig.state() == "closed"
-    assert rig.engine.resilience is not None
-    moves = rig.engine.resilience.calls.breakers.transitions
+    rig.answered_by(rig.ask(mode), "backup")  # 2 failures (retry), backup serves
+    rig.answered_by(rig.ask(mode), "backup")  # 3rd failure opens the breaker, backup serves
+    assert rig.state() == "open" and "breaker" in rig.events()
+    third = rig.ask(mode)  # breaker open: primary not called
+    rig.answered_by(third, "backup")
+    assert len(rig.primary.requests) == 3
+    assert [a.model for a in rig.trace.attempts] == ["backup"]
+    time.sleep(0.35)  # cool-down
+    rig.answered_by(rig.ask(mode), "primary")  # the half-open probe succeeds
+    assert rig.state() == "closed"
+    resilience = rig.gateway.engine.resilience
+    assert resilience is not None
+    moves = resilience.calls.breakers.transitions
     assert moves[("primary", "closed", "open")] == 1
     assert moves[("primary", "open", "half_open")] == 1 and moves[("primary", "half_open", "closed")] == 1
 
 
-async def test_everything_down_gives_the_safe_default(rig: Rig) -> None:
+def test_everything_down_gives_the_safe_default(rig: Rig, mode: Mode) -> None:
     rig.primary.faults.add(Fault(status=500, times=None))
     rig.backup.faults.add(Fault(status=502, times=None))
-    done = await rig.engine.chat(req())
-    assert done.text == "[safe-default] sorry" and done.response.finish_reason == "safe_default"
-    assert done.trace.status == "safe_default" and done.cost_usd == 0.0
-    assert errors(done.trace) == ["server", "server"] and errors(done.trace, "backup") == ["server", "server"]
+    reply = rig.ask(mode)
+    assert reply.text == "[safe-default] sorry" and reply.finish_reason == "safe_default"
+    rig.answered_by(reply, SAFE_DEFAULT_MODEL)
+    assert rig.trace.status == "safe_default" and rig.trace.cost_usd == 0.0
+    assert rig.errors() == ["server", "server"] and rig.errors("backup") == ["server", "server"]
 
 
-async def test_deadline_cancels_the_upstream_call(make_engine: MakeEngine) -> None:
-    async with LoopbackUpstream() as primary, LoopbackUpstream() as backup:
-        engine = make_engine(_config(primary.url, backup.url).replace("timeout_s: 0.4", "timeout_s: 30"))
-        primary.faults.add(Fault(latency_ms=800, times=None))
-        backup.faults.add(Fault(latency_ms=800, times=None))
-        started = time.perf_counter()
-        done = await engine.chat(req(hints={"latency_budget_ms": 300}))
-        elapsed = time.perf_counter() - started
-        assert done.response.finish_reason == "safe_default" and elapsed < 0.6
-        assert done.trace.attempts and all(a.error_kind == "timeout" for a in done.trace.attempts)
-        assert await all_closed(primary, backup)
+def test_deadline_cancels_the_upstream_calls(make_rig: Callable[..., Rig], mode: Mode) -> None:
+    rig = make_rig(primary_timeout_s=30)
+    rig.primary.faults.add(Fault(latency_ms=800, times=None))
+    rig.backup.faults.add(Fault(latency_ms=800, times=None))
+    started = time.perf_counter()
+    reply = rig.ask(mode, headers={"x-modelyard-latency-budget-ms": "300"})
+    assert time.perf_counter() - started < 0.7
+    assert reply.finish_reason == "safe_default"
+    rig.answered_by(reply, SAFE_DEFAULT_MODEL)
+    assert rig.trace.attempts and all(a.error_kind == "timeout" for a in rig.trace.attempts)
+    assert all_closed(rig.primary, rig.backup)
 
 
-async def test_provider_errors_never_escape_as_other_exceptions(rig: Rig) -> None:
-    rig.engine.config.resilience.safe_default.enabled = False
+def test_without_safe_default_the_last_error_has_its_status(rig: Rig, mode: Mode) -> None:
+    rig.gateway.engine.config.resilience.safe_default.enabled = False
     rig.primary.faults.add(Fault(status=500, times=None))
     rig.backup.faults.add(Fault(connection_reset=True, times=None))
-    with pytest.raises(ProviderError) as info:
-        await rig.engine.chat(req())
-    assert info.value.kind.value == "connection"
+    reply = rig.ask(mode)  # streamed or not: the status is still free before the first token
+    assert reply.status == 502 and reply.error is not None
+    assert reply.error["code"] == "connection" and reply.error["type"] == "upstream_error"
+    assert rig.trace.status == "error" and rig.record.error_kind == "connection"
+
+
+def test_slow_primary_is_hedged_and_the_hedge_is_named(make_rig: Callable[..., Rig], mode: Mode) -> None:
+    rig = make_rig(extra="  hedge: {primary: {alternative: backup, after_ms: 50}}\n")
+    rig.primary.faults.add(Fault(latency_ms=300, times=None))  # slow, but inside its 0.4 s timeout
+    started = time.perf_counter()
+    reply = rig.ask(mode)
+    assert time.perf_counter() - started < 0.3
+    rig.answered_by(reply, "backup")
+    by_model = {a.model: a for a in rig.trace.attempts}
+    assert by_model["primary"].status == "cancelled" and by_model["backup"].purpose == "hedge"
+    assert by_model["primary"].cost_usd > 0  # the cancelled racer's prompt is charged (estimate)
+    assert rig.trace.cost_usd == pytest.approx(by_model["primary"].cost_usd + by_model["backup"].cost_usd)
+    assert rig.events() == ["hedge", "hedge_won"]
+    assert rig.state() == "closed" and all_closed(rig.primary)
+
+
+def test_failure_after_the_first_token_ends_the_stream_with_an_error_event(rig: Rig) -> None:
+    """Only a stream has an "after the first token": what was sent stays, no fallback, the error is recorded.
+
+    (A non-streamed answer is all-or-nothing, so every failure is "before the
+    first token" there — the rows above.)
+    """
+    rig.primary.faults.add(Fault(drop_mid_stream=3, times=1))
+    reply = rig.ask("stream", "alpha beta gamma delta epsilon zeta")
+    assert reply.status == 200 and reply.error is not None and reply.error["code"] == "connection"
+    assert reply.text and not reply.text.endswith("zeta")  # some, not all
+    assert reply.header_model == "primary" and set(reply.models) == {"primary"}
+    assert rig.trace.status == "error" and rig.trace.error_kind == "connection"
+    assert rig.events() == ["stream_error"] and rig.record.model == "primary"
+    assert len(rig.backup.requests) == 0  # no fallback once tokens went out
+    assert rig.errors() == ["connection"]

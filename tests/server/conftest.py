@@ -8,6 +8,7 @@ from contextlib import ExitStack
 import openai
 import pytest
 
+from tests.resilience.modes import mode  # noqa: F401  (the fixture: a test taking ``mode`` runs streamed and not)
 from tests.server.server_harness import SIM_CONFIG, Gateway, running
 
 

@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from modelyard.testing import Fault, LoopbackUpstream
+from tests.resilience.modes import Mode
 from tests.server.server_harness import Gateway, running
 
 USER = [{"role": "user", "content": "tell me about   rivers"}]
@@ -62,6 +63,13 @@ def client(gateway: Gateway, upstream: LoopbackUpstream) -> Iterator[openai.Open
     upstream.faults.clear()
 
 
+def _ask(client: openai.OpenAI, mode: Mode) -> None:
+    """One chat request, streamed or not, read to the end (errors before the first byte raise as statuses)."""
+    answer = client.chat.completions.create(model="default", messages=USER, stream=mode == "stream")  # type: ignore[call-overload]
+    if mode == "stream":
+        list(answer)
+
+
 def test_chat_and_stream_through_a_real_upstream(client: openai.OpenAI, upstream: LoopbackUpstream) -> None:
     raw = client.chat.completions.with_raw_response.create(model="default", messages=USER)  # type: ignore[arg-type]
     plain = raw.parse()
@@ -94,44 +102,46 @@ def test_embeddings_through_a_real_upstream(client: openai.OpenAI) -> None:
     assert len(result.data) == 2 and len(result.data[0].embedding) > 0
 
 
-def test_upstream_429_keeps_its_retry_after(client: openai.OpenAI, upstream: LoopbackUpstream) -> None:
+def test_upstream_429_keeps_its_retry_after(client: openai.OpenAI, upstream: LoopbackUpstream, mode: Mode) -> None:
     upstream.faults.add(Fault(status=429, retry_after=7))
     with pytest.raises(openai.RateLimitError) as caught:
-        client.chat.completions.create(model="default", messages=USER)  # type: ignore[arg-type]
+        _ask(client, mode)
     assert caught.value.response.headers["retry-after"] == "7"
     assert caught.value.response.json()["error"]["type"] == "rate_limit_exceeded"
 
 
 @pytest.mark.parametrize("fault", [Fault(status=500), Fault(status=503), Fault(connection_reset=True)])
-def test_upstream_failures_are_502(client: openai.OpenAI, upstream: LoopbackUpstream, fault: Fault) -> None:
+def test_upstream_failures_are_502(
+    client: openai.OpenAI, upstream: LoopbackUpstream, fault: Fault, mode: Mode
+) -> None:
     upstream.faults.add(fault)
     with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="default", messages=USER)  # type: ignore[arg-type]
+        _ask(client, mode)
     assert caught.value.status_code == 502
     assert caught.value.response.json()["error"]["type"] == "upstream_error"
 
 
 def test_upstream_rejecting_the_gateways_key_is_502_not_401(
-    client: openai.OpenAI, upstream: LoopbackUpstream
+    client: openai.OpenAI, upstream: LoopbackUpstream, mode: Mode
 ) -> None:
     upstream.faults.add(Fault(status=401))
     with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="default", messages=USER)  # type: ignore[arg-type]
+        _ask(client, mode)
     assert caught.value.status_code == 502
     assert caught.value.response.json()["error"]["code"] == "auth"
 
 
-def test_upstream_400_is_the_callers_400(client: openai.OpenAI, upstream: LoopbackUpstream) -> None:
+def test_upstream_400_is_the_callers_400(client: openai.OpenAI, upstream: LoopbackUpstream, mode: Mode) -> None:
     upstream.faults.add(Fault(status=400, message="max_tokens is too large"))
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="default", messages=USER)  # type: ignore[arg-type]
+        _ask(client, mode)
     assert "max_tokens is too large" in caught.value.response.json()["error"]["message"]
 
 
-def test_slow_upstream_is_504(client: openai.OpenAI, upstream: LoopbackUpstream) -> None:
+def test_slow_upstream_is_504(client: openai.OpenAI, upstream: LoopbackUpstream, mode: Mode) -> None:
     upstream.faults.add(Fault(latency_ms=1500))
     with pytest.raises(openai.InternalServerError) as caught:
-        client.chat.completions.create(model="default", messages=USER)  # type: ignore[arg-type]
+        _ask(client, mode)
     assert caught.value.status_code == 504
 
 

@@ -89,12 +89,23 @@ class Completion:
 
 
 class StreamSession:
-    """A streamed answer: iterate for chunks; ``decision`` is known before the first."""
+    """A streamed answer: iterate for chunks; ``decision`` is known before the first.
+
+    ``model`` is the concrete model answering. It is final once the first chunk
+    has been pulled: a fallback may answer when the routed model fails before
+    its first token, so commit headers and chunk ``model`` fields after that.
+    """
 
     def __init__(self, decision: Decision, trace: RequestTrace, chunks: AsyncIterator[StreamChunk]) -> None:
         self.decision = decision
         self.trace = trace
         self._chunks = chunks
+
+    @property
+    def model(self) -> str:
+        """Who answers (``trace.answered_by``); before the first chunk, the routed target."""
+        decision = self.trace.decision or self.decision
+        return self.trace.answered_by or decision.model or decision.target.name
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self._chunks
@@ -258,12 +269,9 @@ class Engine:
             answer = response.text
             return Completion(response, decision, trace)
         except ModelyardError as exc:
-            if self.resilience is not None and self.resilience.wants_safe_default(exc):
-                response, decision = self.resilience.safe_default(exc, trace, trace.decision)
-                answer = response.text
-                return Completion(response, decision, trace)
-            _fail(trace, exc)
-            raise
+            response, decision = self._safe_default(exc, trace, trace.decision)
+            answer = response.text
+            return Completion(response, decision, trace)
         finally:
             self._give_text(trace, request, answer)
             self._finish(trace)
@@ -279,15 +287,14 @@ class Engine:
                 await self.resilience.admit(request, trace)
             decision, executor = await resolve(self._name(request), request, self.routers, ctx)
         except ModelyardError as exc:
-            if self.resilience is not None and self.resilience.wants_safe_default(exc):
-                response, decision = self.resilience.safe_default(exc, trace, None)
-                self._give_text(trace, request, response.text)
+            answer: str | None = None
+            try:
+                response, decision = self._safe_default(exc, trace, None)
+                answer = response.text
+            finally:  # answered with the apology or failed: either way the request ends here
+                self._give_text(trace, request, answer)
                 self._finish(trace)
-                return StreamSession(decision, trace, _iterate(self.resilience.safe_default_chunks(response)))
-            _fail(trace, exc)
-            self._give_text(trace, request, None)
-            self._finish(trace)
-            raise
+            return StreamSession(decision, trace, _chunks_of(response))
         trace.decision = decision
         return StreamSession(decision, trace, self._stream_chunks(request, decision, executor, ctx))
 
@@ -306,12 +313,14 @@ class Engine:
                 trace.ttft_ms = trace.elapsed_ms()
                 if parts is not None:
                     parts.append(execution.response.text)
-                yield StreamChunk(text=execution.response.text)
-                yield StreamChunk(finish_reason=execution.response.finish_reason, usage=execution.response.usage)
+                async for chunk in _chunks_of(execution.response):
+                    yield chunk
                 return
             assert decision.model is not None
             first = True
             async for chunk in self.calls.stream(decision.model, request, trace=trace, deadline=ctx.deadline):
+                if not sent:  # the call path names a fallback that answered; a direct path answers as routed
+                    trace.answered_by = trace.answered_by or decision.model
                 if first and (chunk.text or chunk.tool_calls):
                     trace.ttft_ms = trace.elapsed_ms()
                     first = False
@@ -319,17 +328,15 @@ class Engine:
                 if parts is not None:
                     parts.append(chunk.text)
                 yield chunk
-            trace.answered_by = trace.attempts[-1].model if trace.attempts else decision.model
         except ModelyardError as exc:
-            if not sent and self.resilience is not None and self.resilience.wants_safe_default(exc):
-                response, _ = self.resilience.safe_default(exc, trace, decision)
-                if parts is not None:
-                    parts.append(response.text)
-                for chunk in self.resilience.safe_default_chunks(response):
-                    yield chunk
-                return
-            _fail(trace, exc)
-            raise
+            if sent:
+                _fail(trace, exc)
+                raise
+            response, _ = self._safe_default(exc, trace, decision)
+            if parts is not None:
+                parts.append(response.text)
+            async for chunk in _chunks_of(response):
+                yield chunk
         finally:
             self._give_text(trace, request, "".join(parts) if parts else None)
             self._finish(trace)
@@ -356,6 +363,19 @@ class Engine:
             if self._text_listeners:
                 self._give_text(trace, None, None, prompt="\n".join(request.input))
             self._finish(trace)
+
+    def _safe_default(
+        self, exc: ModelyardError, trace: RequestTrace, decision: Decision | None
+    ) -> tuple[ChatResponse, Decision]:
+        """The configured apology for ``exc`` (the trace says why), or ``exc`` re-raised (the trace failed).
+
+        The one place a failure becomes the safe default, for chat and streams
+        alike, whether routing or the call failed.
+        """
+        if self.resilience is None or not self.resilience.wants_safe_default(exc):
+            _fail(trace, exc)
+            raise exc
+        return self.resilience.safe_default(exc, trace, decision)
 
     def _give_text(
         self,
@@ -385,9 +405,10 @@ class Engine:
                 log.exception("request listener %r failed", listener)
 
 
-async def _iterate(chunks: list[StreamChunk]) -> AsyncIterator[StreamChunk]:
-    for chunk in chunks:
-        yield chunk
+async def _chunks_of(response: ChatResponse) -> AsyncIterator[StreamChunk]:
+    """A whole answer (an executing router's, the safe default) as a stream: the text, then the end."""
+    yield StreamChunk(text=response.text)
+    yield StreamChunk(finish_reason=response.finish_reason, usage=response.usage)
 
 
 def _fail(trace: RequestTrace, exc: ModelyardError) -> None:

@@ -17,7 +17,7 @@ from modelyard.providers.calls import ModelCalls
 from modelyard.registry import Registry
 from modelyard.resilience.calls import ResilientCalls
 from modelyard.resilience.state import StateBackend, create_state
-from modelyard.types import ChatRequest, ChatResponse, Decision, RequestTrace, StreamChunk, Target
+from modelyard.types import ChatRequest, ChatResponse, Decision, RequestTrace, Target
 
 __all__ = ["SAFE_DEFAULT_MODEL", "Resilience", "build_resilience"]
 
@@ -72,12 +72,6 @@ class Resilience:
             reason="every path failed; answered with the configured safe default",
         )
         return response, decision
-
-    def safe_default_chunks(self, response: ChatResponse) -> list[StreamChunk]:
-        return [
-            StreamChunk(text=response.text),
-            StreamChunk(finish_reason=response.finish_reason, usage=response.usage),
-        ]
 
     async def aclose(self) -> None:
         await self.state.aclose()

@@ -1,11 +1,26 @@
 """`ResilientCalls`: the engine's call path with every resilience layer, in one visible order.
 
-For each model tried:  model rate limit → budget reservation → breaker →
-retries (backoff, Retry-After, deadline) → hedge → the direct call → settle the
-reservation with actual cost. Around that, the fallback chain moves to the
-next model when the error's kind says so. It is itself a `CallPath` (so
-cascades and councils get it through ``ctx.call``) and an `Availability` (so
-routers skip open breakers and models at their limit).
+One driver serves chat, embeddings and streams alike. For each model tried:
+
+    model rate limit → budget reservation → breaker → attempt, retried
+    (backoff, Retry-After, deadline) → the answer is committed → breaker
+    outcome and settled reservation once the answer is complete
+
+and around that, the fallback chain moves to the next model when the error's
+kind says so. What differs per kind is only the *attempt* — a callable that
+takes a model name and returns something with a ``model`` (who answered):
+
+- chat: the (hedged) call; committed when the response arrives;
+- embed: the call; committed when the vectors arrive;
+- stream: opening the stream and reading up to its first real chunk;
+  committed then — after that a failure ends the stream with the error,
+  since tokens may already be on their way to the client.
+
+The driver hands back a `Lease` (the committed answer, the breaker admission
+and the budget reservation it still holds); chat and embed release it at once,
+a stream when it ends. `ResilientCalls` is itself a `CallPath` (so cascades and
+councils get it through ``ctx.call``) and an `Availability` (so routers skip
+open breakers and models at their limit).
 """
 
 from __future__ import annotations
@@ -13,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from modelyard.config.resilience import ResilienceSettings
 from modelyard.errors import BudgetExceededError, ProviderError, ProviderTimeoutError
@@ -23,12 +38,11 @@ from modelyard.registry import Registry
 from modelyard.resilience.breaker import Admission, BreakerBoard, CircuitOpenError, Outcome, Transition
 from modelyard.resilience.budget import Budget, Reservation
 from modelyard.resilience.fallback import FallbackRun
-from modelyard.resilience.hedge import LatencyWindow, hedged
+from modelyard.resilience.hedge import Hedger
 from modelyard.resilience.limits import Limits
 from modelyard.resilience.retry import RetryPolicy
 from modelyard.resilience.state.base import StateBackend
 from modelyard.types import (
-    Attempt,
     ChatRequest,
     ChatResponse,
     Deadline,
@@ -36,13 +50,51 @@ from modelyard.types import (
     Message,
     RequestTrace,
     StreamChunk,
-    Usage,
 )
 
-__all__ = ["ResilientCalls"]
+__all__ = ["Lease", "OpenStream", "ResilientCalls"]
 
-T = TypeVar("T")
 _Failure = (ProviderError, BudgetExceededError)
+
+
+class _Answer(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
+A = TypeVar("A", bound=_Answer)
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A stream read up to its first real chunk (text, a tool call or a finish reason)."""
+
+    model: str
+    first: list[StreamChunk]
+    rest: AsyncIterator[StreamChunk]
+    latency_ms: float = 0.0  # to the first real chunk
+
+    async def aclose(self) -> None:
+        closer = getattr(self.rest, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+@dataclass(slots=True)
+class Lease(Generic[A]):
+    """A committed answer from ``model`` and what it holds until the answer is complete."""
+
+    model: str
+    answer: A
+    admission: Admission
+    reservation: Reservation
+    tokens: int
+    mark: int  # index of this model's first attempt on the trace
+
+    @property
+    def outcome(self) -> Outcome:
+        """For the breaker: success, or neutral when someone else (a hedge) answered."""
+        return "success" if self.answer.model == self.model else "neutral"
 
 
 class ResilientCalls:
@@ -66,7 +118,7 @@ class ResilientCalls:
         self.limits = Limits(settings.limits, state)
         self.budget = Budget(settings.budgets, state, clock=clock)
         self.retry = retry or RetryPolicy(settings.retry)
-        self.latency: dict[str, LatencyWindow] = {m: LatencyWindow() for m in settings.hedge}
+        self.hedge = Hedger(settings.hedge, registry, self)
 
     # -- Availability ------------------------------------------------------------
 
@@ -80,11 +132,10 @@ class ResilientCalls:
     async def admit(self, request: ChatRequest, trace: RequestTrace) -> None:
         """Tenant rate limit and budget; refresh the shared breaker view for routing."""
         await self.breakers.refresh()
-        tokens = request.estimate_input_tokens() + (request.output_token_limit or 0)
-        await self.limits.admit_tenant(trace.tenant, tokens)
+        await self.limits.admit_tenant(trace.tenant, _tokens(request))
         await self.budget.check_tenant(trace.tenant)
 
-    # -- CallPath ----------------------------------------------------------------------
+    # -- CallPath: three kinds of attempt, one driver ------------------------------------
 
     async def chat(
         self,
@@ -95,87 +146,90 @@ class ResilientCalls:
         deadline: Deadline,
         purpose: str = "answer",
     ) -> ChatResponse:
-        run = self._run(model, request, trace)
-        while not (run.tried and deadline.expired) and (m := run.next()) is not None:
-            try:
-                return await self._serve(
-                    m,
-                    request,
-                    trace,
-                    deadline,
-                    partial(self._chat_once, m, request, trace, deadline, purpose),
-                )
-            except _Failure as exc:
-                run.failed(m, exc)
-        raise run.last or ProviderTimeoutError("request deadline passed", model=model)
+        async def call(m: str, p: str) -> ChatResponse:
+            return await self.inner.chat(m, request, trace=trace, deadline=deadline, purpose=p)
+
+        async def attempt(m: str) -> ChatResponse:
+            return await self.hedge(m, request, trace, deadline, call, kind="chat", purpose=purpose)
+
+        return await self._complete(model, request, trace, deadline, attempt)
 
     async def embed(
         self, model: str, texts: list[str], *, trace: RequestTrace, deadline: Deadline
     ) -> EmbeddingResponse:
         probe = ChatRequest(messages=[Message(role="user", content="\n".join(texts))], max_tokens=1)
-        run = self._run(model, probe, trace)
-        while not (run.tried and deadline.expired) and (m := run.next()) is not None:
-            try:
-                return await self._serve(
-                    m,
-                    probe,
-                    trace,
-                    deadline,
-                    partial(self.inner.embed, m, texts, trace=trace, deadline=deadline),
-                )
-            except _Failure as exc:
-                run.failed(m, exc)
-        raise run.last or ProviderTimeoutError("request deadline passed", model=model)
+
+        async def attempt(m: str) -> EmbeddingResponse:
+            return await self.inner.embed(m, texts, trace=trace, deadline=deadline)
+
+        return await self._complete(model, probe, trace, deadline, attempt)
 
     async def stream(
-        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline
+        self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
     ) -> AsyncIterator[StreamChunk]:
-        """Fall back freely until the first token; after it, a failure ends the stream with the error."""
-        run = self._run(model, request, trace)
-        while not (run.tried and deadline.expired) and (m := run.next()) is not None:
-            tokens = _tokens(request)
-            mark = len(trace.attempts)
-            try:
-                reservation = await self._reserve(m, request, trace, deadline, tokens)
-            except _Failure as exc:
-                run.failed(m, exc)
-                continue
-            try:
-                chunks, first, admission = await self._open_stream(m, request, trace, deadline)
-            except _Failure as exc:
-                await asyncio.shield(self._settle(m, reservation, tokens, trace.attempts[mark:]))
-                run.failed(m, exc)
-                continue
-            breaker = self.breakers[m]
-            try:
-                for chunk in first:
-                    yield chunk
-                async for chunk in chunks:
-                    yield chunk
-            except ProviderError as exc:
-                self._note(trace, await breaker.record(breaker.outcome_of(exc.kind), admission))
-                trace.event(
-                    "stream_error",
-                    f"{m} failed mid-stream ({exc.kind.value}); the stream ends with an error",
-                    model=m,
-                    error_kind=exc.kind.value,
-                )
-                raise
-            except BaseException:
-                await asyncio.shield(breaker.record("neutral", admission))
-                raise
-            else:
-                self._note(trace, await breaker.record("success", admission))
-            finally:
-                await _aclose(chunks)
-                await asyncio.shield(self._settle(m, reservation, tokens, trace.attempts[mark:]))
-            return
-        raise run.last or ProviderTimeoutError("request deadline passed", model=model)
+        """Fall back (and hedge) freely until the first real chunk; after it, a failure ends the stream.
 
-    # -- the layers --------------------------------------------------------------------
+        ``trace.answered_by`` names the model that answers before the first chunk is yielded,
+        so a caller can put it in headers and in every chunk.
+        """
 
-    def _run(self, model: str, request: ChatRequest, trace: RequestTrace) -> FallbackRun:
-        return FallbackRun(
+        async def start(m: str, p: str) -> OpenStream:
+            return await self._open_stream(m, request, trace, deadline, p)
+
+        async def attempt(m: str) -> OpenStream:
+            return await self.hedge(
+                m, request, trace, deadline, start, kind="stream", purpose=purpose, discard=OpenStream.aclose
+            )
+
+        lease = await self._drive(model, request, trace, deadline, attempt)
+        opened = lease.answer
+        trace.answered_by = opened.model
+        outcome: Outcome = "neutral"  # cancelled or closed early: says nothing about the model
+        try:
+            for chunk in opened.first:
+                yield chunk
+            async for chunk in opened.rest:
+                yield chunk
+            outcome = lease.outcome
+        except ProviderError as exc:
+            if opened.model == lease.model:  # a hedge's failure is not the routed model's
+                outcome = self.breakers[lease.model].outcome_of(exc.kind)
+            trace.event(
+                "stream_error",
+                f"{opened.model} failed mid-stream ({exc.kind.value}); the stream ends with an error",
+                model=opened.model,
+                error_kind=exc.kind.value,
+            )
+            raise
+        finally:
+            await opened.aclose()
+            await asyncio.shield(self._release(lease, trace, outcome))
+
+    # -- the driver ---------------------------------------------------------------------
+
+    async def _complete(
+        self,
+        model: str,
+        request: ChatRequest,
+        trace: RequestTrace,
+        deadline: Deadline,
+        attempt: Callable[[str], Awaitable[A]],
+    ) -> A:
+        """Drive ``attempt`` to an answer and release its lease at once (chat, embed)."""
+        lease = await self._drive(model, request, trace, deadline, attempt)
+        await self._release(lease, trace, lease.outcome)
+        return lease.answer
+
+    async def _drive(
+        self,
+        model: str,
+        request: ChatRequest,
+        trace: RequestTrace,
+        deadline: Deadline,
+        attempt: Callable[[str], Awaitable[A]],
+    ) -> Lease[A]:
+        """Fallback chain × (limit, reservation, breaker, retries) until one model commits an answer."""
+        run = FallbackRun(
             self.settings,
             self.registry,
             self,
@@ -184,6 +238,55 @@ class ResilientCalls:
             trace,
             worst_case=lambda m: self.worst_case(m, request),
         )
+        while not (run.tried and deadline.expired) and (m := run.next()) is not None:
+            tokens = _tokens(request)
+            try:
+                reservation = await self._reserve(m, request, trace, deadline, tokens)
+            except _Failure as exc:
+                run.failed(m, exc)
+                continue
+            mark = len(trace.attempts)
+            try:
+                answer, admission = await self._retrying(m, trace, deadline, attempt)
+            except BaseException as exc:
+                await self._settle(m, reservation, tokens, trace, mark)
+                if not isinstance(exc, _Failure):
+                    raise
+                run.failed(m, exc)
+                continue
+            return Lease(m, answer, admission, reservation, tokens, mark)
+        raise run.last or ProviderTimeoutError("request deadline passed", model=model)
+
+    async def _retrying(
+        self, model: str, trace: RequestTrace, deadline: Deadline, attempt: Callable[[str], Awaitable[A]]
+    ) -> tuple[A, Admission]:
+        """Pass the breaker and make the attempt, retrying per policy; failures are recorded."""
+        breaker = self.breakers[model]
+        tries = 0
+        while True:
+            tries += 1
+            admission = await self._admit(model, trace)
+            try:
+                return await attempt(model), admission
+            except ProviderError as exc:
+                self._note(trace, await breaker.record(breaker.outcome_of(exc.kind), admission))
+                delay = self.retry.next_delay(exc, tries, deadline)
+                if delay is None:
+                    raise
+                self._retry_event(trace, model, tries, exc, delay)
+                await asyncio.sleep(delay)
+            except BaseException:
+                await asyncio.shield(breaker.record("neutral", admission))
+                raise
+
+    async def _release(self, lease: Lease[A], trace: RequestTrace, outcome: Outcome) -> None:
+        """The answer is complete: tell the breaker how it went, settle the reservation."""
+        try:
+            self._note(trace, await self.breakers[lease.model].record(outcome, lease.admission))
+        finally:
+            await self._settle(lease.model, lease.reservation, lease.tokens, trace, lease.mark)
+
+    # -- the layers --------------------------------------------------------------------
 
     def worst_case(self, model: str, request: ChatRequest) -> float:
         """The most one call to ``model`` can cost, its hedge included."""
@@ -205,31 +308,20 @@ class ResilientCalls:
             raise
 
     async def _settle(
-        self, model: str, reservation: Reservation, tokens: int, attempts: list[Attempt]
+        self, model: str, reservation: Reservation, tokens: int, trace: RequestTrace, mark: int
     ) -> None:
-        await self.budget.settle(reservation, sum(a.cost_usd for a in attempts))
+        """Replace the reservation by what the attempts since ``mark`` cost; survives cancellation."""
+        attempts = trace.attempts[mark:]
         used = sum(a.usage.total_tokens for a in attempts if a.model == model)
-        await self.limits.settle_model_tokens(model, tokens, used)
 
-    async def _serve(
-        self,
-        model: str,
-        request: ChatRequest,
-        trace: RequestTrace,
-        deadline: Deadline,
-        call: Callable[[], Awaitable[T]],
-    ) -> T:
-        tokens = _tokens(request)
-        reservation = await self._reserve(model, request, trace, deadline, tokens)
-        mark = len(trace.attempts)
-        try:
-            return await self._attempts(model, trace, deadline, call)
-        finally:
-            settle = self._settle(model, reservation, tokens, trace.attempts[mark:])
-            if self.state.in_process and not reservation.keys:
-                await settle  # cannot suspend, so cannot be cut short: no shield (a task and a loop turn)
-            else:
-                await asyncio.shield(settle)
+        async def settle() -> None:
+            await self.budget.settle(reservation, sum(a.cost_usd for a in attempts))
+            await self.limits.settle_model_tokens(model, tokens, used)
+
+        if self.state.in_process and not reservation.keys:
+            await settle()  # cannot suspend, so cannot be cut short: no shield (a task and a loop turn)
+        else:
+            await asyncio.shield(settle())
 
     async def _admit(self, model: str, trace: RequestTrace) -> Admission:
         breaker = self.breakers[model]
@@ -244,113 +336,23 @@ class ResilientCalls:
             )
         return admission
 
-    async def _attempts(
-        self, model: str, trace: RequestTrace, deadline: Deadline, call: Callable[[], Awaitable[T]]
-    ) -> T:
-        breaker = self.breakers[model]
-        attempt = 0
-        while True:
-            attempt += 1
-            admission = await self._admit(model, trace)
-            try:
-                result = await call()
-            except ProviderError as exc:
-                self._note(trace, await breaker.record(breaker.outcome_of(exc.kind), admission))
-                delay = self.retry.next_delay(exc, attempt, deadline)
-                if delay is None:
-                    raise
-                self._retry_event(trace, model, attempt, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except BaseException:
-                await asyncio.shield(breaker.record("neutral", admission))
-                raise
-            answered_by = getattr(result, "model", model)
-            outcome: Outcome = "success" if answered_by == model else "neutral"  # a hedge answered instead
-            self._note(trace, await breaker.record(outcome, admission))
-            return result
-
     async def _open_stream(
-        self, model: str, request: ChatRequest, trace: RequestTrace, deadline: Deadline
-    ) -> tuple[AsyncIterator[StreamChunk], list[StreamChunk], Admission]:
-        """Start the stream and read up to the first real chunk, retrying as a call would."""
-        breaker = self.breakers[model]
-        attempt = 0
-        while True:
-            attempt += 1
-            admission = await self._admit(model, trace)
-            chunks = self.inner.stream(model, request, trace=trace, deadline=deadline)
-            first: list[StreamChunk] = []
-            try:
-                async for chunk in chunks:
-                    first.append(chunk)
-                    if chunk.text or chunk.tool_calls or chunk.finish_reason:
-                        break
-            except ProviderError as exc:
-                await _aclose(chunks)
-                self._note(trace, await breaker.record(breaker.outcome_of(exc.kind), admission))
-                delay = self.retry.next_delay(exc, attempt, deadline)
-                if delay is None:
-                    raise
-                self._retry_event(trace, model, attempt, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except BaseException:
-                await _aclose(chunks)
-                await asyncio.shield(breaker.record("neutral", admission))
-                raise
-            return chunks, first, admission
-
-    async def _chat_once(
         self, model: str, request: ChatRequest, trace: RequestTrace, deadline: Deadline, purpose: str
-    ) -> ChatResponse:
-        hedge = self.settings.hedge.get(model)
-        alt = hedge.alternative if hedge is not None else None
-        delay = self.latency[model].hedge_delay_s(hedge) if hedge is not None else None
-        if (
-            alt is None
-            or delay is None
-            or purpose != "answer"
-            or delay >= deadline.remaining()
-            or self.registry.rejection(self.registry.get(alt), request, self) is not None
-        ):
-            response = await self.inner.chat(model, request, trace=trace, deadline=deadline, purpose=purpose)
-            if model in self.latency:
-                self.latency[model].add(response.latency_ms)
-            return response
-        mark = len(trace.attempts)
-
-        def on_hedge() -> None:
-            trace.event(
-                "hedge",
-                f"{model} slower than {delay * 1000:.0f} ms; also asking {alt}",
-                model=model,
-                alternative=alt,
-            )
-
+    ) -> OpenStream:
+        """The stream attempt: start it and read up to the first real chunk."""
+        started = time.perf_counter()
+        chunks = self.inner.stream(model, request, trace=trace, deadline=deadline, purpose=purpose)
+        opened = OpenStream(model, [], chunks)
         try:
-            response, hedge_won = await hedged(
-                lambda: self.inner.chat(model, request, trace=trace, deadline=deadline, purpose=purpose),
-                lambda: self.inner.chat(alt, request, trace=trace, deadline=deadline, purpose="hedge"),
-                delay,
-                on_hedge=on_hedge,
-            )
-        finally:
-            self._account_cancelled(trace, mark, request)
-        if hedge_won:
-            trace.event("hedge_won", f"{alt} answered before {model}", model=model, alternative=alt)
-        else:
-            self.latency[model].add(response.latency_ms)
-        return response
-
-    def _account_cancelled(self, trace: RequestTrace, mark: int, request: ChatRequest) -> None:
-        """A cancelled racer was still sent the prompt: charge its input tokens (an estimate)."""
-        for attempt in trace.attempts[mark:]:
-            if attempt.status == "cancelled" and attempt.cost_usd == 0.0:
-                usage = Usage(input_tokens=request.estimate_input_tokens())
-                attempt.usage = usage
-                attempt.cost_usd = self.registry.get(attempt.model).price.cost(usage)
-                attempt.error = "cancelled: lost the hedge race; input cost estimated"
+            async for chunk in chunks:
+                opened.first.append(chunk)
+                if chunk.text or chunk.tool_calls or chunk.finish_reason:
+                    break
+        except BaseException:
+            await opened.aclose()
+            raise
+        opened.latency_ms = (time.perf_counter() - started) * 1000.0
+        return opened
 
     # -- trace notes -----------------------------------------------------------------------
 
@@ -380,9 +382,3 @@ class ResilientCalls:
 
 def _tokens(request: ChatRequest) -> int:
     return request.estimate_input_tokens() + (request.output_token_limit or 0)
-
-
-async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
-    closer = getattr(chunks, "aclose", None)
-    if closer is not None:
-        await closer()
