@@ -25,7 +25,7 @@ if not ray_available():
         raise RuntimeError("Ray is not installed but CI=true: install the dev extra (it includes ray)")
     pytest.skip("Ray is not installed (pip install 'modelyard[ray]')", allow_module_level=True)
 
-RAY_KILL_ITEMS = int(os.environ.get("MODELYARD_BATCH_RAY_KILL_ITEMS", "10000"))
+RAY_KILL_ITEMS = int(os.environ.get("MODELYARD_BATCH_RAY_KILL_ITEMS", "30000"))
 
 
 @pytest.fixture(scope="module")

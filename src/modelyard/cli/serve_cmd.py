@@ -44,7 +44,7 @@ def serve(
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="Log level.")] = LogLevel.info,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the OpenAI-compatible API: /v1/chat/completions, /v1/embeddings, /v1/models, /healthz.
+    """Serve the OpenAI-compatible API: chat completions, embeddings, models, /healthz, files and batches.
 
     The configuration is loaded and every model built before the port is
     bound, so a bad config exits 2 with one line naming the file, key and reason.
@@ -53,10 +53,11 @@ def serve(
 
     import uvicorn
 
+    from modelyard.batch.gateway import batch_app
     from modelyard.config import load_config, load_default_config
     from modelyard.engine import Engine
     from modelyard.errors import ModelyardError
-    from modelyard.server.app import CONFIG_ENV, create_app
+    from modelyard.server.app import CONFIG_ENV
 
     logging.config.dictConfig(log_config(log_level.value))
     try:
@@ -77,7 +78,7 @@ def serve(
         "server_header": False,
     }
     if workers == 1:
-        uvicorn.run(create_app(engine), **common)
+        uvicorn.run(batch_app(engine), **common)  # the gateway plus /v1/files and /v1/batches
         return
     # Each worker process builds its own engine from the same file.
     del engine
@@ -92,7 +93,7 @@ def serve(
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     else:
         os.environ.pop(CONFIG_ENV, None)
-    uvicorn.run("modelyard.server.app:app_from_env", factory=True, workers=workers, **common)
+    uvicorn.run("modelyard.batch.gateway:batch_app_from_env", factory=True, workers=workers, **common)
 
 
 def _has(module: str) -> bool:

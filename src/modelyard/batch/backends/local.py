@@ -40,6 +40,17 @@ class LocalBackend:
             raise ValueError("concurrency must be >= 1")
         self.capacity = concurrency
         self.engine, self._redact = batch_engine(config, caps)
+        self._owns_engine = True
+
+    @classmethod
+    def sharing(cls, engine: Engine, redact: SecretScrubber, *, concurrency: int = 16) -> LocalBackend:
+        """Run on an engine someone else owns (the gateway's); `aclose` leaves it open."""
+        backend = cls.__new__(cls)
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        backend.capacity = concurrency
+        backend.engine, backend._redact, backend._owns_engine = engine, redact, False
+        return backend
 
     async def start(self) -> None:
         return None
@@ -48,7 +59,8 @@ class LocalBackend:
         return [await run_item(self.engine, work, self._redact) for work in works]
 
     async def aclose(self) -> None:
-        await self.engine.aclose()
+        if self._owns_engine:
+            await self.engine.aclose()
 
     def describe(self) -> str:
         return f"local (1 engine, {self.capacity} items in flight)"
