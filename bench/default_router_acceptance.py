@@ -1,6 +1,6 @@
 """How well does the embedded default router send plain-language requests to the right family?
 
-    .venv/bin/python bench/default_router_acceptance.py [--config FILE] [--errors]
+    .venv/bin/python bench/default_router_acceptance.py [--config FILE] [--errors] [--save FILE]
 
 Runs every request of ``data/family-queries/acceptance.jsonl`` (hand-written, never
 used for training) through ``Engine.route`` of the embedded default config — the
@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from _results import RESULTS, Run
 from modelyard import Engine
 from modelyard.config import load_config, load_default_config
 from modelyard.types import ChatRequest, ImagePart, ImageURL, Message, TextPart
@@ -29,9 +30,7 @@ from modelyard.types import ChatRequest, ImagePart, ImageURL, Message, TextPart
 DATA = Path(__file__).resolve().parents[1] / "data" / "family-queries" / "acceptance.jsonl"
 FAMILIES = ("slm", "llm", "moe", "mlm", "vlm", "lam", "sam", "lcm")
 REASONING = {"llm", "moe"}
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-)
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 
 def request(text: str, has_image: bool) -> ChatRequest:
@@ -41,7 +40,9 @@ def request(text: str, has_image: bool) -> ChatRequest:
     return ChatRequest(messages=[Message(role="user", content=parts)])
 
 
-async def run(config_path: Path | None, rows: list[dict[str, object]], show_errors: bool) -> float:
+async def run(
+    config_path: Path | None, rows: list[dict[str, object]], show_errors: bool, save: Run | None = None
+) -> float:
     config = load_config(config_path) if config_path else load_default_config()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     errors: list[str] = []
@@ -72,6 +73,11 @@ async def run(config_path: Path | None, rows: list[dict[str, object]], show_erro
     if show_errors:
         for line in errors:
             console.print(line, highlight=False, markup=False)
+    if save is not None:  # counts per family: n, exact, llm≈moe (the README figure is the last, over all)
+        per_family = {fam: dict(zip(("n", "exact", "llm_moe"), counts[fam], strict=True)) for fam in counts}
+        all_ = dict(zip(("n", "exact", "llm_moe"), total, strict=True))
+        saved = save.save({"per_family": per_family, "all": all_, "misrouted": errors})
+        console.print(f"saved {saved}", highlight=False)
     return total[2] / total[0]
 
 
@@ -80,9 +86,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None, help="config file (default: the embedded one)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--errors", action="store_true", help="list the misrouted requests")
+    parser.add_argument(
+        "--save", type=Path, nargs="?", const=RESULTS / "default_router_acceptance.json", help="write counts as JSON"
+    )
     args = parser.parse_args()
     rows = [json.loads(x) for x in args.data.read_text(encoding="utf-8").splitlines() if x.strip()]
-    asyncio.run(run(args.config, rows, args.errors))
+    saving = Run("default_router_acceptance", args.save, vars(args)) if args.save else None
+    asyncio.run(run(args.config, rows, args.errors, saving))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Static-only, MiniLM-only and two-stage classifier accuracy on held-out and acceptance data.
 
-    .venv/bin/python bench/two_stage_eval.py [--sweep]
+    .venv/bin/python bench/two_stage_eval.py [--sweep] [--save [FILE]]
 
 The classifier alone, text only (no image restriction, no confidence floor): the
 argmax label is compared with the row's label. "two-stage" uses the static head
@@ -20,6 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from _results import RESULTS, Run
 from modelyard.encoders import default_encoder
 from modelyard.encoders.static import default_static_encoder
 from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, ClassifierArtefact
@@ -30,7 +31,9 @@ from modelyard.routing.embedding_cache import EmbeddingCache
 DATA = Path(__file__).resolve().parents[1] / "data" / "family-queries"
 
 
-def main(sweep: bool) -> None:
+def main(sweep: bool, save: Path | None = None) -> None:
+    run = Run("two_stage_eval", save, {"sweep": sweep, "save": save})
+    saved: list[dict[str, object]] = []
     full, fast = ClassifierArtefact.load(DEFAULT_DIR), ClassifierArtefact.load(DEFAULT_STATIC_DIR)
     chosen = float(fast.metrics["two_stage_cv"]["chosen"])
     thresholds = sorted({chosen, *((0.5, 0.6, 0.7, 0.8, 0.9) if sweep else ())})
@@ -55,6 +58,11 @@ def main(sweep: bool) -> None:
             variants.append((f"two-stage @ {t:.2f}{mark}", mixed, float(use.mean())))
         for variant, probs, share in variants:
             m = evaluate(probs, y, full.labels)
+            correct = int((probs.argmax(axis=1) == y).sum())
+            saved.append(
+                {"set": name.removesuffix(".jsonl"), "variant": variant, "n": int(m["n"]), "correct": correct}
+                | {"accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"]), "static_share": share}
+            )
             table.add_row(
                 name.removesuffix(".jsonl"),
                 variant,
@@ -64,9 +72,15 @@ def main(sweep: bool) -> None:
                 "" if share is None else f"{share:.1%}",
             )
     Console().print(table)
+    if (path := run.save(saved)) is not None:
+        Console().print(f"saved {path}", highlight=False)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sweep", action="store_true", help="also show thresholds that were not chosen")
-    main(parser.parse_args().sweep)
+    parser.add_argument(
+        "--save", type=Path, nargs="?", const=RESULTS / "two_stage_eval.json", help="write the rows as JSON"
+    )
+    args = parser.parse_args()
+    main(args.sweep, args.save)

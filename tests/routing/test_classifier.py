@@ -15,6 +15,7 @@ from modelyard.routing.classifier.head import LinearHead, MlpHead
 from modelyard.routing.classifier.router import ClassifierRouter, ClassifierSpec, TextClassifier
 from modelyard.routing.classifier.train import HeadChoice, LabeledSet, load_labeled, split_holdout, train_router
 from modelyard.types import ChatRequest, ImagePart, ImageURL, Message, Target, TextPart
+from tests.noise_floor import noise_floor
 from tests.routing.test_semantic import BagOfWords
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "family-queries"
@@ -191,22 +192,28 @@ def test_load_labeled_and_grouped_holdout(tmp_path: Path) -> None:
 
 # -- the shipped default ----------------------------------------------------------------------------
 
-#: Measured on this fixed sample (the first 20 held-out rows per family): 0.956 (153/160);
-#: on the whole held-out file: 0.937. The floor leaves room for onnxruntime/numeric drift
-#: and a retrained default, but not for a broken one.
-DEFAULT_ACCURACY_FLOOR = 0.90
+#: MiniLM-only accuracy, measured once: 153 of the 160 rows of this fixed sample (the first 20
+#: held-out rows per family), and 807 of all 861 held-out rows (bench/two_stage_eval.py --save,
+#: bench/results/two_stage_eval.json). The whole file takes ~35 s of CPU (over a minute on the
+#: shared 2 cores), too slow for the suite, so the test re-measures the sample (~5 s of CPU) and
+#: the whole-file figure is checked through the artefact's recorded metric.
+#: Floors: measured − 2 standard errors (tests/noise_floor.py): sample 0.9239, whole file 0.9208.
+SAMPLE_MEASURED = (153, 160)
+HELD_OUT_MEASURED = (807, 861)
 
 
 def test_default_artefact_meets_its_held_out_accuracy() -> None:
     art = ClassifierArtefact.load(DEFAULT_DIR)
     assert sorted(art.labels) == sorted(["slm", "llm", "moe", "mlm", "vlm", "lam", "sam", "lcm"])
-    assert art.metrics["test"]["accuracy"] >= 0.90
+    assert art.metrics["test"]["n"] == HELD_OUT_MEASURED[1]
+    assert art.metrics["test"]["accuracy"] >= noise_floor(*HELD_OUT_MEASURED)
     rows = [json.loads(line) for line in (DATA / "test.jsonl").read_text().splitlines()]
     sample = [r for fam in art.labels for r in [r for r in rows if r["label"] == fam][:20]]
+    assert len(sample) == SAMPLE_MEASURED[1]
     clf = TextClassifier(art)  # the packaged MiniLM; fails clearly if the encoder id drifted
     probs = clf.predict_proba([r["text"] for r in sample])
     accuracy = np.mean([art.labels[i] == r["label"] for i, r in zip(probs.argmax(axis=1), sample, strict=True)])
-    assert accuracy >= DEFAULT_ACCURACY_FLOOR
+    assert accuracy >= noise_floor(*SAMPLE_MEASURED), (accuracy, SAMPLE_MEASURED)
 
 
 # -- end to end through the engine -------------------------------------------------------------------
@@ -366,21 +373,30 @@ def test_shipped_two_stage_decides_clear_queries_fast_and_escalates_unclear_ones
     assert d.details["stage"] == "full" and d.details["fast_confidence"] < 0.7 and "MiniLM stage" in d.reason
 
 
-#: Measured on the whole held-out file (861 rows): static head alone 90.6%, two-stage at the
-#: calibrated 0.70 92.8% with 80.5% decided by the static stage, MiniLM alone 93.7%.
+#: Measured on the whole held-out file (861 rows; bench/results/two_stage_eval.json): static head
+#: alone 780 right (90.6%), two-stage at the calibrated 0.70 799 right (92.8%) with 80.5% decided
+#: by the static stage, MiniLM alone 807 (93.7%). Floors: measured − 2 standard errors
+#: (tests/noise_floor.py): static 0.8860, two-stage 0.9104.
+STATIC_MEASURED = (780, 861)
+TWO_STAGE_MEASURED = (799, 861)
+
+
 def test_shipped_static_and_two_stage_meet_their_held_out_accuracy(shipped_two_stage: ClassifierRouter) -> None:
     fast = ClassifierArtefact.load(DEFAULT_STATIC_DIR)
     assert fast.labels == ClassifierArtefact.load(DEFAULT_DIR).labels
-    assert fast.metrics["test"]["accuracy"] >= 0.88 and fast.metrics["two_stage_cv"]["chosen"] == 0.7
+    assert fast.metrics["test"]["accuracy"] >= noise_floor(*STATIC_MEASURED)
+    assert fast.metrics["two_stage_cv"]["chosen"] == 0.7
     rows = [json.loads(line) for line in (DATA / "test.jsonl").read_text().splitlines()]
     texts, truth = [r["text"] for r in rows], [r["label"] for r in rows]
     assert shipped_two_stage.fast is not None
     p_fast = shipped_two_stage.fast.predict_proba(texts)
+    assert len(rows) == STATIC_MEASURED[1]
     static_acc = np.mean([fast.labels[i] == t for i, t in zip(p_fast.argmax(axis=1), truth, strict=True)])
-    assert static_acc >= 0.88
+    assert static_acc >= noise_floor(*STATIC_MEASURED), static_acc
     unsure = np.flatnonzero(p_fast.max(axis=1) < 0.7)
     assert 0.1 < len(unsure) / len(rows) < 0.3  # the static stage decides most, not all
     p_full = shipped_two_stage.classifier.predict_proba([texts[i] for i in unsure])
     pred = p_fast.argmax(axis=1)
     pred[unsure] = p_full.argmax(axis=1)
-    assert np.mean([fast.labels[i] == t for i, t in zip(pred, truth, strict=True)]) >= 0.91
+    two_stage_acc = np.mean([fast.labels[i] == t for i, t in zip(pred, truth, strict=True)])
+    assert two_stage_acc >= noise_floor(*TWO_STAGE_MEASURED), two_stage_acc
