@@ -15,8 +15,8 @@ import pytest
 from modelyard.batch import RunOptions
 from modelyard.batch.backends.ray import RayBackend, ray_available
 from modelyard.batch.checkpoint import Checkpoint
+from modelyard.testing.ray_cluster import RayCluster, ray_cluster
 from tests.batch.conftest import SIM_BATCH, chat_line, read_lines, write_lines
-from tests.batch.ray_cluster import RayCluster, ray_cluster
 from tests.batch.test_kill import kill_and_resume
 from tests.conftest import make_config
 

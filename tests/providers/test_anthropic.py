@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from tests.providers.provider_harness import SECRET, MakeProvider
 
-from modelyard.errors import BadRequestError, ConfigError
+from modelyard.errors import BadRequestError, ConfigError, RequestError
 from modelyard.testing import LoopbackUpstream
 from modelyard.types import ChatRequest, Message, StreamChunk
 
@@ -109,10 +109,11 @@ async def test_bad_data_uri_is_rejected_before_sending(
     make_provider: MakeProvider, upstream: LoopbackUpstream
 ) -> None:
     parts = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}}]
-    with pytest.raises(BadRequestError, match="base64"):
+    with pytest.raises(RequestError, match="base64") as caught:
         await make_provider("anthropic").chat(
             ChatRequest(messages=[{"role": "user", "content": parts}]), timeout=5
         )
+    assert caught.value.param == "messages[0].content[0].image_url" and caught.value.status_code == 400
     assert upstream.requests == []
 
 

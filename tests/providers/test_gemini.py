@@ -82,7 +82,8 @@ async def test_images_become_inline_and_file_data(
     )
     assert response.text == "echo: look [images: 2]" and response.usage.images == 2
     sent = upstream.requests[-1].json()["contents"][0]["parts"]
-    assert sent[1] == {"inlineData": {"mimeType": "image/jpeg", "data": PNG_B64}}
+    # labelled JPEG, but the bytes are a PNG: sent as what it is
+    assert sent[1] == {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}
     assert sent[2] == {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/p.png?x=1"}}
 
 

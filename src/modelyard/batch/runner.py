@@ -175,6 +175,7 @@ class BatchRunner:
     ) -> str | None:
         """Start chunks until the backend is full or the budget says wait; returns the route in force."""
         backend = self.backend
+        started: list[list[tuple[ItemWork, int]]] = []
         while queue and stats.in_flight < backend.capacity:
             chunk: list[tuple[ItemWork, int]] = []
             room = min(backend.chunk_size, backend.capacity - stats.in_flight)
@@ -200,12 +201,15 @@ class BatchRunner:
                 chunk.append((ItemWork(item.custom_id, item.url, item.body, from_nano(hold) if budget.cap_nano
                                        is not None else None, route), hold))
             if chunk:
-                self.checkpoint.claim(chunk)
+                started.append(chunk)
                 stats.in_flight += len(chunk)
                 stats.downgraded += sum(1 for w, _ in chunk if w.route is not None)
-                inflight[asyncio.create_task(backend.run([w for w, _ in chunk]))] = chunk
             if wait or not chunk:
                 break
+        if started:  # one transaction claims every chunk of this pass, before any is sent
+            self.checkpoint.claim(pair for chunk in started for pair in chunk)
+            for chunk in started:
+                inflight[asyncio.create_task(backend.run([w for w, _ in chunk]))] = chunk
         return route
 
     def _stop_for_budget(self, queue: deque[str], budget: RunBudget, hold: int, stats: RunStats) -> None:

@@ -4,24 +4,31 @@ System and developer messages become ``system``; images become base64 or URL
 source blocks; tool calls become ``tool_use`` blocks and tool results
 ``tool_result`` blocks. ``max_tokens`` is mandatory upstream, so it defaults to
 the model's ``max_output_tokens`` or 1024.
+
+What the Messages API would refuse is settled here, before sending
+(`modelyard.providers.wire_limits.ANTHROPIC`): lossless fixes are made
+(``image/jpg`` → ``image/jpeg``, the media type the image bytes really have,
+consecutive same-role turns merged, duplicate stop sequences dropped, tool
+call ids outside ``[a-zA-Z0-9_-]`` renamed consistently), the rest is a 400
+naming the field (whitespace-only stop sequences, temperature above 1, tool
+names with dots, unsupported image types, tool results without their
+call, a final assistant turn ending in whitespace, no user turn at all).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.errors import BadRequestError, ConnectionFailedError, ContentFilteredError
+from modelyard.errors import ConnectionFailedError, ContentFilteredError
 from modelyard.providers.http import HTTPProvider, SSEEvent
-from modelyard.providers.translate import (
-    function_tools,
-    inline_image,
-    openai_tool_call,
-    tool_call_arguments,
-)
+from modelyard.providers.translate import InlineImage, function_tools, openai_tool_call, tool_call_arguments
+from modelyard.providers.wire_limits import ANTHROPIC, reject
 from modelyard.types import ChatRequest, ChatResponse, Message, StreamChunk, TextPart, Usage
 
 __all__ = ["AnthropicOptions", "AnthropicProvider"]
@@ -78,17 +85,20 @@ class AnthropicProvider(HTTPProvider):
     # -- OpenAI → Anthropic ------------------------------------------------------
 
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The Messages API body; `modelyard.errors.RequestError` (400) for what Anthropic would refuse."""
+        ANTHROPIC.sampling(request)
+        ANTHROPIC.tool_names(request)
+        stop = ANTHROPIC.stop(request)
+        images = ANTHROPIC.images(request)
+        system, messages = _messages(request.messages, images)
         try:
-            system, messages = self._messages(request.messages)
             tools = [
                 {"name": t.name, "input_schema": t.parameters}
                 | ({"description": t.description} if t.description else {})
                 for t in function_tools(request.tools)
             ]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise self.error(
-                BadRequestError, f"cannot translate request for {self.spec.name!r}: {exc}"
-            ) from None
+        except ValueError as exc:
+            reject("tools", str(exc), code="invalid_value")
         body: dict[str, Any] = {
             "model": self.spec.wire_model,
             "max_tokens": request.output_token_limit or self.spec.max_output_tokens or 1024,
@@ -100,8 +110,8 @@ class AnthropicProvider(HTTPProvider):
             body["temperature"] = request.temperature
         if request.top_p is not None:
             body["top_p"] = request.top_p
-        if request.stop:
-            body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else request.stop
+        if stop:
+            body["stop_sequences"] = stop
         if tools:
             body["tools"] = tools
             choice = _tool_choice(request.tool_choice)
@@ -114,37 +124,6 @@ class AnthropicProvider(HTTPProvider):
         if stream:
             body["stream"] = True
         return body
-
-    def _messages(self, messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
-        system: list[str] = []
-        out: list[dict[str, Any]] = []
-        for m in messages:
-            blocks: list[dict[str, Any]]
-            if m.role in ("system", "developer"):
-                system.append(m.text)
-                continue
-            if m.role == "tool":
-                role = "user"
-                blocks = [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}]
-            else:
-                role, blocks = ("assistant" if m.role == "assistant" else "user"), _content_blocks(m)
-                for call in m.tool_calls or ():
-                    name = (call.get("function") or {})["name"]
-                    blocks.append(
-                        {
-                            "type": "tool_use",
-                            "id": call["id"],
-                            "name": name,
-                            "input": tool_call_arguments(call),
-                        }
-                    )
-            if not blocks:
-                continue
-            if out and out[-1]["role"] == role:
-                out[-1]["content"].extend(blocks)
-            else:
-                out.append({"role": role, "content": blocks})
-        return "\n\n".join(s for s in system if s), out
 
     # -- Anthropic → OpenAI ------------------------------------------------------
 
@@ -247,24 +226,108 @@ def _is_stop(event: SSEEvent) -> bool:
     return event.event == "message_stop" or '"message_stop"' in event.data
 
 
-def _content_blocks(message: Message) -> list[dict[str, Any]]:
+def _messages(
+    messages: list[Message], images: dict[tuple[int, int], InlineImage | None]
+) -> tuple[str, list[dict[str, Any]]]:
+    """(system text, Anthropic turns): roles alternate, tool results answer the calls just before them."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    ids = _ToolIds()
+    open_calls: dict[str, tuple[int, int]] = {}  # tool call id → (message, call) still waiting for a result
+    for i, m in enumerate(messages):
+        blocks: list[dict[str, Any]]
+        if m.role in ("system", "developer"):
+            system.append(m.text)
+            continue
+        if m.role == "tool":
+            role = "user"
+            call_id = m.tool_call_id or ""
+            if call_id not in open_calls:
+                reject(
+                    f"messages[{i}].tool_call_id",
+                    "anthropic needs each tool result right after the assistant turn that called it; "
+                    f"no open tool call has id {call_id!r}",
+                )
+            del open_calls[call_id]
+            blocks = [{"type": "tool_result", "tool_use_id": ids.get(call_id), "content": m.text}]
+        else:
+            _all_answered(open_calls)
+            role = "assistant" if m.role == "assistant" else "user"
+            blocks = _content_blocks(m, i, images)
+            for j, call in enumerate(m.tool_calls or ()):
+                call_id = str(call.get("id") or "")
+                try:
+                    arguments = tool_call_arguments(call)
+                except ValueError as exc:
+                    reject(f"messages[{i}].tool_calls[{j}].function.arguments", str(exc), code="invalid_value")
+                name = (call.get("function") or {}).get("name") or ""
+                blocks.append({"type": "tool_use", "id": ids.get(call_id), "name": name, "input": arguments})
+                open_calls[call_id] = (i, j)
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)  # consecutive same-role turns are one turn
+        else:
+            out.append({"role": role, "content": blocks})
+    _all_answered(open_calls)
+    if not out:
+        reject("messages", "anthropic needs at least one user or assistant message besides the system text")
+    last = out[-1]["content"][-1]
+    if out[-1]["role"] == "assistant" and last["type"] == "text" and last["text"] != last["text"].rstrip():
+        reject(
+            f"messages[{_last_turn(messages)}].content",
+            "anthropic does not accept a final assistant turn (a prefill) that ends in whitespace",
+        )
+    return "\n\n".join(s for s in system if s), out
+
+
+def _last_turn(messages: list[Message]) -> int:
+    return max(i for i, m in enumerate(messages) if m.role not in ("system", "developer"))
+
+
+def _all_answered(open_calls: dict[str, tuple[int, int]]) -> None:
+    """Anthropic needs every tool call answered in the very next turn."""
+    for i, j in open_calls.values():
+        reject(f"messages[{i}].tool_calls[{j}].id", "anthropic needs a tool result for every tool call, next")
+
+
+class _ToolIds:
+    """Tool call ids as Anthropic accepts them (``^[a-zA-Z0-9_-]+$``): kept when valid, else renamed
+    to a stable id, the same for the call and its result (ids are opaque, so this is lossless)."""
+
+    _VALID = re.compile(r"[a-zA-Z0-9_-]+")
+
+    def __init__(self) -> None:
+        self._renamed: dict[str, str] = {}
+
+    def get(self, call_id: str) -> str:
+        if self._VALID.fullmatch(call_id):
+            return call_id
+        if call_id not in self._renamed:
+            digest = hashlib.sha256(call_id.encode()).hexdigest()[:24]
+            self._renamed[call_id] = f"toolu_my_{digest}"
+        return self._renamed[call_id]
+
+
+def _content_blocks(
+    message: Message, index: int, images: dict[tuple[int, int], InlineImage | None]
+) -> list[dict[str, Any]]:
     content = message.content
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     blocks: list[dict[str, Any]] = []
-    for part in content:
+    for j, part in enumerate(content):
         if isinstance(part, TextPart):
             if part.text:
                 blocks.append({"type": "text", "text": part.text})
             continue
-        url = part.image_url.url
-        image = inline_image(url)
+        image = images.get((index, j))
         if image is not None:
             source = {"type": "base64", "media_type": image.mime_type, "data": image.data}
         else:
-            source = {"type": "url", "url": url}
+            source = {"type": "url", "url": part.image_url.url}
         blocks.append({"type": "image", "source": source})
     return blocks
 

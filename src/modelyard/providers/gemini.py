@@ -1,8 +1,13 @@
 """Google's Gemini API (``generateContent``), translated from and to the OpenAI shape.
 
 Roles become ``user``/``model``, system text becomes ``systemInstruction``,
-data-URI images become inline data and URLs file data. The key travels in the
-``x-goog-api-key`` header, never in the URL, so it cannot leak into logged URLs.
+data-URI images become inline data and URLs file data. What the API would
+refuse is a 400 naming the field before sending
+(`modelyard.providers.wire_limits.GEMINI`: more than 5 stop sequences, GIF
+or other unsupported images, function names outside its pattern, no user or
+model turn); ``image/jpg`` and mislabelled images are sent as what they are.
+The key travels in the ``x-goog-api-key`` header, never in the URL, so it
+cannot leak into logged URLs.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from modelyard.errors import BadRequestError, ConnectionFailedError, ContentFilteredError
+from modelyard.errors import ConnectionFailedError, ContentFilteredError
 from modelyard.providers.http import HTTPProvider
 from modelyard.providers.translate import (
+    InlineImage,
     function_tools,
-    inline_image,
     openai_tool_call,
     tool_call_arguments,
     tool_names_by_id,
     url_mime_type,
 )
+from modelyard.providers.wire_limits import GEMINI, reject
 from modelyard.types import (
     ChatRequest,
     ChatResponse,
@@ -71,17 +77,18 @@ class GeminiProvider(HTTPProvider):
     # -- OpenAI → Gemini ---------------------------------------------------------
 
     def build_body(self, request: ChatRequest) -> dict[str, Any]:
+        """The generateContent body; `modelyard.errors.RequestError` (400) for what Gemini would refuse."""
+        GEMINI.sampling(request)
+        GEMINI.tool_names(request)
+        system, contents = _contents(request.messages, GEMINI.images(request))
         try:
-            system, contents = _contents(request.messages)
             declarations = [
                 {"name": t.name, "parameters": t.parameters}
                 | ({"description": t.description} if t.description else {})
                 for t in function_tools(request.tools)
             ]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise self.error(
-                BadRequestError, f"cannot translate request for {self.spec.name!r}: {exc}"
-            ) from None
+        except ValueError as exc:
+            reject("tools", str(exc), code="invalid_value")
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
@@ -106,8 +113,9 @@ class GeminiProvider(HTTPProvider):
             ("candidateCount", request.n if request.choice_count > 1 else None),
         )
         config.update({k: v for k, v in pairs if v is not None})
-        if request.stop:
-            config["stopSequences"] = [request.stop] if isinstance(request.stop, str) else request.stop
+        stop = GEMINI.stop(request)
+        if stop:
+            config["stopSequences"] = stop
         fmt = (request.response_format or {}).get("type")
         if fmt in ("json_object", "json_schema"):
             config["responseMimeType"] = "application/json"
@@ -244,11 +252,13 @@ class GeminiProvider(HTTPProvider):
         )
 
 
-def _contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+def _contents(
+    messages: list[Message], images: dict[tuple[int, int], InlineImage | None]
+) -> tuple[str, list[dict[str, Any]]]:
     names = tool_names_by_id(messages)
     system: list[str] = []
     out: list[dict[str, Any]] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         parts: list[dict[str, Any]]
         if m.role in ("system", "developer"):
             system.append(m.text)
@@ -259,33 +269,43 @@ def _contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
             parts = [{"functionResponse": {"name": name, "response": {"content": m.text}}}]
         else:
             role = "model" if m.role == "assistant" else "user"
-            parts = _parts(m)
-            for call in m.tool_calls or ():
-                fn_name = (call.get("function") or {})["name"]
-                parts.append({"functionCall": {"name": fn_name, "args": tool_call_arguments(call)}})
+            parts = _parts(m, i, images)
+            for j, call in enumerate(m.tool_calls or ()):
+                fn_name = (call.get("function") or {}).get("name")
+                if not fn_name:
+                    reject(f"messages[{i}].tool_calls[{j}].function.name", "a tool call needs a name")
+                try:
+                    args = tool_call_arguments(call)
+                except ValueError as exc:
+                    reject(f"messages[{i}].tool_calls[{j}].function.arguments", str(exc), code="invalid_value")
+                parts.append({"functionCall": {"name": fn_name, "args": args}})
         if not parts:
             continue
         if out and out[-1]["role"] == role:
             out[-1]["parts"].extend(parts)
         else:
             out.append({"role": role, "parts": parts})
+    if not out:
+        reject("messages", "gemini needs at least one user or assistant message besides the system text")
     return "\n\n".join(s for s in system if s), out
 
 
-def _parts(message: Message) -> list[dict[str, Any]]:
+def _parts(
+    message: Message, index: int, images: dict[tuple[int, int], InlineImage | None]
+) -> list[dict[str, Any]]:
     content = message.content
     if content is None:
         return []
     if isinstance(content, str):
         return [{"text": content}] if content else []
     parts: list[dict[str, Any]] = []
-    for part in content:
+    for j, part in enumerate(content):
         if isinstance(part, TextPart):
             if part.text:
                 parts.append({"text": part.text})
             continue
         url = part.image_url.url
-        image = inline_image(url)
+        image = images.get((index, j))
         if image is not None:
             parts.append({"inlineData": {"mimeType": image.mime_type, "data": image.data}})
         else:

@@ -2,7 +2,13 @@
 
 The request is already in OpenAI's shape, so translation is small: set the
 upstream model id, drop modelyard's own fields (``hints``), keep every unknown
-OpenAI parameter the caller sent, and ask for usage in streams.
+OpenAI parameter the caller sent, and ask for usage in streams. Lossless
+fixes are made for every server (duplicate stop sequences dropped, a data-URI
+image labelled ``image/jpg`` or with a type its bytes contradict relabelled);
+OpenAI's own API limits (at most 4 stop sequences, PNG/JPEG/GIF/WebP images
+under 20 MB, tool names ``^[a-zA-Z0-9_-]{1,64}$``) are checked before sending
+when the upstream is OpenAI (``options.strict``; by default when ``base_url``
+is ``api.openai.com``), a 400 naming the field otherwise.
 """
 
 from __future__ import annotations
@@ -10,12 +16,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard.errors import ConnectionFailedError, ContentFilteredError, ProviderError
 from modelyard.providers.http import HTTPProvider, SSEEvent
-from modelyard.types import ChatRequest, ChatResponse, Choice, EmbeddingResponse, StreamChunk, Usage
+from modelyard.providers.wire_limits import OPENAI, normalised_image
+from modelyard.types import ChatRequest, ChatResponse, Choice, EmbeddingResponse, ImagePart, StreamChunk, Usage
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["OpenAIOptions", "OpenAIProvider"]
 
 #: ChatRequest fields that are modelyard's, never sent upstream.
 _LOCAL_FIELDS: set[str] = {"hints", "model", "stream"}
@@ -31,6 +41,16 @@ _STREAM_ERROR_STATUS = {
 }
 
 
+class OpenAIOptions(BaseModel):
+    """``options:`` of a ``provider: openai`` model."""
+
+    model_config = ConfigDict(extra="forbid")
+    strict: bool | None = Field(
+        default=None,
+        description="check OpenAI's own API limits before sending; default: when base_url is api.openai.com",
+    )
+
+
 class OpenAIProvider(HTTPProvider):
     """Chat completions (plain and streamed, images included) and embeddings."""
 
@@ -38,13 +58,41 @@ class OpenAIProvider(HTTPProvider):
     default_base_url = "https://api.openai.com/v1"
     max_choices = 128  # OpenAI's limit on n; a compatible server that answers fewer is topped up
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.options = self.parse_options(OpenAIOptions)
+        strict = self.options.strict
+        self.strict = strict if strict is not None else urlsplit(self.base_url).hostname == "api.openai.com"
+
     def auth_headers(self) -> dict[str, str]:
         key = self.api_key()  # None for keyless local servers (Ollama, llama.cpp)
         return {"authorization": f"Bearer {key}"} if key else {}
 
     def build_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        """The request body; `modelyard.errors.RequestError` (400) for what OpenAI would refuse (strict)."""
         body = request.model_dump(exclude=_LOCAL_FIELDS, exclude_none=True)
         body["model"] = self.spec.wire_model
+        if self.strict:
+            OPENAI.tool_names(request)
+            images = OPENAI.images(request)
+        else:
+            images = {
+                (i, j): normalised_image(part.image_url.url, i, j)
+                for i, m in enumerate(request.messages)
+                if isinstance(m.content, list)
+                for j, part in enumerate(m.content)
+                if isinstance(part, ImagePart)
+            }
+        for (i, j), image in images.items():
+            url = request.messages[i].content[j].image_url.url  # type: ignore[index,union-attr]
+            if image is not None and not url.startswith(f"data:{image.mime_type};"):
+                body["messages"][i]["content"][j]["image_url"]["url"] = f"data:{image.mime_type};base64,{image.data}"
+        if isinstance(request.stop, list):
+            stop = OPENAI.stop(request) if self.strict else list(dict.fromkeys(request.stop))
+            if stop:
+                body["stop"] = stop
+            else:
+                body.pop("stop", None)
         if stream:
             body["stream"] = True
             options = dict(body.get("stream_options") or {})

@@ -1,7 +1,8 @@
 """Anthropic's Messages API as the loopback upstream speaks it.
 
 Validates what the real API insists on (``max_tokens``, roles, base64 image
-data) so translation mistakes fail loudly, and streams the full event
+data, and the limits in `modelyard.testing.protocols.limits`) so translation
+mistakes fail loudly, and streams the full event
 sequence: message_start, content blocks, ping, message_delta, message_stop.
 """
 
@@ -14,6 +15,7 @@ import json
 from typing import Any
 
 from modelyard.testing.protocols.common import Answer, ProtocolError, Reply, Turn, json_reply, pieces, sse
+from modelyard.testing.protocols.limits import check_anthropic
 
 __all__ = ["AnthropicProtocol"]
 
@@ -45,6 +47,7 @@ class AnthropicProtocol:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ProtocolError(400, "messages: at least one message is required")
+        check_anthropic(body)
         turn = Turn(messages=len(messages), max_tokens=body["max_tokens"])
         system = body.get("system")
         if system:

@@ -23,6 +23,7 @@ from modelyard.testing.protocols.common import (
     pieces,
     sse,
 )
+from modelyard.testing.protocols.limits import check_gemini
 
 __all__ = ["GeminiProtocol"]
 
@@ -55,6 +56,7 @@ class GeminiProtocol:
         contents = body.get("contents") if isinstance(body, dict) else None
         if not isinstance(contents, list) or not contents:
             raise ProtocolError(400, "* GenerateContentRequest.contents: contents is not specified")
+        check_gemini(body)
         turn = Turn(messages=len(contents))
         system = _get(body, "systemInstruction", "system_instruction")
         if system:

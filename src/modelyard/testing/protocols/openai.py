@@ -23,6 +23,7 @@ from modelyard.testing.protocols.common import (
     word_count,
 )
 from modelyard.testing.protocols.dialects import DIALECTS
+from modelyard.testing.protocols.limits import check_openai
 
 __all__ = ["OpenAIProtocol"]
 
@@ -56,6 +57,8 @@ class OpenAIProtocol:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ProtocolError(400, "'messages' must be a non-empty array", "invalid_value")
+        if self.dialect.name == "openai":  # OpenAI's own API limits; compatible servers are laxer
+            check_openai(body)
         turn = Turn(messages=len(messages), logprobs=bool(body.get("logprobs")))
         for m in messages:
             if not isinstance(m, dict) or m.get("role") not in _ROLES:

@@ -1,4 +1,4 @@
-"""A real local Ray cluster for tests: a head node and one worker node, as ``ray start`` processes.
+"""A real local Ray cluster for tests and benchmarks: a head node and worker nodes, as ``ray start`` processes.
 
 Everything runs on 127.0.0.1 with one CPU per node, in a short temporary
 directory (Ray's socket paths must stay short). Teardown ends exactly the
@@ -21,15 +21,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["RayCluster", "ray_cluster"]
+
 RAY = str(Path(sys.executable).parent / "ray")
 
 
 @dataclass
 class RayCluster:
-    address: str  # GCS address, HOST:PORT
+    """A running cluster: ``address`` is the GCS address (``HOST:PORT``) to pass to ``--ray``."""
+
+    address: str
     temp_dir: str
 
     def pids(self) -> set[int]:
+        """The processes of this cluster (those naming its temporary directory) and their children."""
         own = set()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -66,12 +71,15 @@ def _run(args: list[str], env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def ray_cluster(worker_nodes: int = 1) -> Iterator[RayCluster]:
+def ray_cluster(worker_nodes: int = 1, cpus_per_node: int = 1) -> Iterator[RayCluster]:
+    """Start a head and ``worker_nodes`` worker nodes on 127.0.0.1; end exactly their processes on exit."""
     temp_dir = tempfile.mkdtemp(prefix="myray", dir="/tmp")
     port = _free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     cluster = RayCluster(f"127.0.0.1:{port}", temp_dir)
-    common = ["--num-cpus=1", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    common = [
+        f"--num-cpus={cpus_per_node}", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"
+    ]
     try:
         _run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common], env)
         for _ in range(worker_nodes):
