@@ -1,0 +1,1 @@
+"""Tools: Python callables, HTTP endpoints, MCP servers."""
