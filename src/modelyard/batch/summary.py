@@ -53,7 +53,8 @@ def print_report(console: Console, r: BatchReport) -> None:
     if r.counterfactual_usd is not None:
         console.print(
             f"counterfactual — every item on [bold]{r.top_model}[/]: ${r.counterfactual_usd:.6f}; "
-            f"this run: ${r.spent_usd:.6f} ([bold]{r.saving:.1%}[/] less)", highlight=False)
+            f"this run: ${r.spent_usd:.6f} ([bold]{abs(r.saving or 0):.1%}[/] "
+            f"{'less' if (r.saving or 0) >= 0 else 'more'})", highlight=False)
     if r.latency_ms:
         lat = ", ".join(f"{k} {v:,.1f} ms" for k, v in r.latency_ms.items())
         console.print(f"latency: {lat}", highlight=False)
