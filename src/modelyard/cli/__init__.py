@@ -30,6 +30,7 @@ COMMANDS: list[str] = [
     "demo_cmd",
     "serve_cmd",
     "route_cmd",
+    "media_cmd",
     "config_cmd",
     "train_cmd",
     "eval_cmd",

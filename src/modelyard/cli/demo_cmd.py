@@ -12,22 +12,30 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from modelyard.cli.common import ConfigOption, console, fail, load
+from modelyard.cli.media_cmd import segmentation_demo
 
 __all__ = ["register"]
 
-# A tiny valid PNG so image requests carry a real image part.
-_PNG = base64.b64encode(
-    bytes.fromhex(
-        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-        "1f15c4890000000d49444154789c6360000002000154a24f5f0000000049454e44ae426082"
-    )
-).decode()
+
+def _demo_png() -> str:
+    """A real picture (a star on a textured, noisy background) so image rows pass the gateway's checks
+    and the segmentation row really segments (the embedded default's sam is the local GrabCut backend)."""
+    import io
+
+    from PIL import Image
+
+    from modelyard.testing.shapes import scene
+
+    buffer = io.BytesIO()
+    Image.fromarray(scene(3).rgb).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def _body(req: DemoRequest, model: str) -> dict[str, Any]:
     if req.image:
         content = [
             {"type": "text", "text": req.text},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_PNG}"}},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_demo_png()}"}},
         ]
     return {
         "model": model,
@@ -87,6 +95,9 @@ def demo(
     embed_model: Annotated[
         str, typer.Option("--embed-model", help="Model for the embedding request.")
     ] = "minilm-local",
+    overlay: Annotated[
+        Path, typer.Option("--overlay", help="Where the local segmentation's overlay PNG is written.")
+    ] = Path("modelyard-demo-segmentation.png"),
 ) -> None:
     """Start the gateway on the embedded default and route one request per family through it.
 
@@ -128,10 +139,12 @@ def demo(
         with console.status("sending requests…"):
             for req in DEMO_REQUESTS:
                 table.add_row(*_run_one(client, req, embed_model if req.embed else target))
+            segmentation = segmentation_demo(client, overlay)  # a real local segmentation (GrabCut, not SAM)
     server.should_exit = True
     thread.join(timeout=10)
     console.width = max(console.width, 190)
     console.print(table)
+    console.print(segmentation)
     console.print(
         "[dim]SIMULATED rows come from the `sim` backend (no model runs; canned/echo text); "
         "point those families at real providers in your config — see README.[/]"
@@ -181,7 +194,10 @@ def _run_one(client: Any, req: DemoRequest, model: str) -> list[str]:
             vec = data["data"][0]["embedding"]
             answer = f"{len(vec)}-dim vector [{vec[0]:.3f}, {vec[1]:.3f}, …]"
         else:
-            answer = _strip_label(data["choices"][0]["message"].get("content") or "")
+            content = data["choices"][0]["message"].get("content") or ""
+            if isinstance(content, list):  # an answer with images: text and image_url parts
+                content = " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+            answer = _strip_label(content)
             if ext.get("images"):
                 answer = f"({len(ext['images'])} {ext['images'][0].get('kind', 'image')}) {answer}"
     ms = (time.perf_counter() - started) * 1000
