@@ -14,6 +14,7 @@ from ``secret_env`` and sent as a header; it is never logged or shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -75,29 +76,33 @@ class McpServerConnection:
     def transport(self) -> str:
         return "stdio" if self.command else "streamable-http"
 
-    def _target(self) -> Any:
+    def _headers(self) -> dict[str, str]:
+        if self.secret_env is None:
+            return {}
+        secret = self._environ.get(self.secret_env)
+        if not secret:
+            raise ToolError(f"{self.name}: environment variable {self.secret_env} is not set", kind="auth")
+        return {self.secret_header: f"{self.secret_prefix}{secret}"}
+
+    async def _own(self) -> None:
         try:
+            from mcp import Client
             from mcp.client.stdio import StdioServerParameters
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
         except ImportError as exc:  # pragma: no cover - mcp is a dependency
-            raise ToolError(f"{self.name}: {_INSTALL_HINT} ({exc})", kind="connection") from None
-        if self.command is not None:
-            return StdioServerParameters(command=self.command, args=self.args, env=self.env or None)
-        headers: dict[str, str] = {}
-        if self.secret_env is not None:
-            secret = self._environ.get(self.secret_env)
-            if not secret:
-                raise ToolError(f"{self.name}: environment variable {self.secret_env} is not set", kind="auth")
-            headers[self.secret_header] = f"{self.secret_prefix}{secret}"
-        assert self.url is not None
-        return streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or None))
-
-    async def _own(self) -> None:
-        from mcp import Client
-
+            self._error = ImportError(f"{_INSTALL_HINT} ({exc})")
+            self._ready.set()
+            return
         try:
-            async with Client(self._target()) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                if self.command is not None:
+                    target: Any = StdioServerParameters(command=self.command, args=self.args, env=self.env or None)
+                else:
+                    assert self.url is not None
+                    http = await stack.enter_async_context(create_mcp_http_client(headers=self._headers() or None))
+                    target = streamable_http_client(self.url, http_client=http)
+                client = await stack.enter_async_context(Client(target))
                 self._client = client
                 self._ready.set()
                 await self._stop.wait()
