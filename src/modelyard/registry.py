@@ -80,9 +80,12 @@ class Registry:
 
         Shape only (what the request is); live state (breakers, limits) is not consulted.
         """
-        models = [s for s in self.of_family(family) if s.enabled]
+        configured = self.of_family(family)
+        if not configured:
+            return f"no {family.value} model is configured"
+        models = [s for s in configured if s.enabled]
         if not models:
-            return f"no enabled {family.value} model is configured"
+            return f"every {family.value} model is disabled in config"
         reasons = []
         for spec in models:
             why = spec.shape_rejection(request, endpoint)

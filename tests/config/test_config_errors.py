@@ -24,7 +24,7 @@ CASES: list[tuple[str, str, str]] = [
         "models:\n  m: {family: llm, provider: sim, pricee: {input: 1}}\n",
         "models.m.pricee: unknown key; did you mean 'price'? allowed: family, provider, upstream_model, "
         "base_url, api_key_env, modalities, context_window, max_output_tokens, price, latency_p50_ms, "
-        "privacy, enabled, weight, timeout_s, tags, headers, options",
+        "privacy, enabled, weight, timeout_s, tags, headers, options, capabilities",
     ),
     (
         "negative price",

@@ -73,7 +73,7 @@ async def test_rules_to_profile_to_rules_to_family(engine: Engine) -> None:
 
 
 async def test_same_chain_ends_on_a_different_family_per_request(engine: Engine) -> None:
-    relaxed = await engine.route(req("classify: parcel arrived broken"))
+    relaxed = await engine.route(req("sentiment: parcel arrived broken"))
     assert (relaxed.path, relaxed.model) == (["front", "by-profile", "labels"], "sim-mlm")
     action = await engine.route(req("Book a table for two", wants_action=True))
     assert (action.path, action.model) == (["front", "by-profile"], "sim-lam")

@@ -233,7 +233,7 @@ def test_default_table_is_the_frameworks_table_in_order() -> None:
 
 async def test_slm_or_mlm_row_takes_mlm_when_no_slm_is_available() -> None:
     engine = profile_engine(availability=Down("sim-slm"))
-    request = req("classify: late", model="p", hints={"latency_budget_ms": 40, "volume_per_day": 3_000_000})
+    request = req("sentiment: late", model="p", hints={"latency_budget_ms": 40, "volume_per_day": 3_000_000})
     decision = await engine.route(request)
     assert decision.model == "sim-mlm"
     assert any(c.name == "family:slm" and "circuit breaker open" in c.reason for c in decision.candidates)

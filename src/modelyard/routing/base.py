@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from modelyard.config.models import Endpoint
 from modelyard.config.routers import RouterSpec
 from modelyard.registry import Availability, Registry, Selection, Strategy
 from modelyard.types import ChatRequest, ChatResponse, Deadline, Decision, Family, RequestTrace, Target
@@ -47,9 +48,14 @@ class RouteContext:
     call: ModelCaller | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint the request came through (from the trace); targets must serve it (`ModelSpec.capabilities`)."""
+        return "embeddings" if self.trace.endpoint == "embeddings" else "chat"
+
     def select(self, family: Family, request: ChatRequest) -> Selection:
         return self.registry.select(
-            family, request, strategy=self.strategy, availability=self.availability
+            family, request, strategy=self.strategy, availability=self.availability, endpoint=self.endpoint
         )
 
     def is_available(self, model: str) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from modelyard.config.routers.rules import Condition
 from modelyard.errors import ConfigError
 from modelyard.types import ChatRequest
+from modelyard.types.classification import ClassificationTask, read_classification
 
 __all__ = [
     "PREDICATES",
@@ -195,6 +196,12 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
         search = re.compile(cond.last_user_matches).search
         yield Check(
             f"last_user_matches: {_short(cond.last_user_matches)}", lambda f: search(f.text) is not None
+        )
+    if cond.classification_request is not None:
+        yield _flag(
+            "classification_request",
+            cond.classification_request,
+            lambda f: isinstance(read_classification(f.request), ClassificationTask),
         )
     if cond.custom is not None:
         for name in _one_or_many(cond.custom):

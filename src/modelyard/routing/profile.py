@@ -140,6 +140,10 @@ class ProfileRouter(Router):
                 skipped.append(row.miss(why))
                 continue
             target, unavailable = row.choice.pick(request, ctx)
+            if target is None:  # no target of this row can serve this shape: next row
+                skipped.extend(unavailable)
+                skipped.append(row.miss("matched, but none of its targets can serve this request"))
+                continue
             return self._decision(
                 target,
                 f"profile matched row {row.name!r} → {target.name}",
@@ -148,7 +152,7 @@ class ProfileRouter(Router):
                 row=row.name,
                 signals=signals,
             )
-        target, unavailable = self.default.pick(request, ctx)
+        target, unavailable = self.default.pick_or_last(request, ctx)
         return self._decision(
             target,
             f"no profile row matched; default → {target.name}",

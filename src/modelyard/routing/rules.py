@@ -21,6 +21,8 @@ from modelyard.types import Candidate, ChatRequest, Decision
 
 __all__ = ["CompiledRule", "RulesRouter"]
 
+_NONE_CAPABLE = "none of its targets can serve this request; next rule"
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
@@ -87,6 +89,10 @@ class RulesRouter(Router):
                 self._refuse(rule, ctx)
             assert rule.choice is not None
             target, unavailable = rule.choice.pick(request, ctx)
+            if target is None:  # no target of this rule can serve this shape: fall through to the next rule
+                skipped.extend(unavailable)
+                skipped.append(Candidate(name=rule.hit.name, accepted=False, reason=f"matched, but {_NONE_CAPABLE}"))
+                continue
             skipped.append(rule.hit)
             return Decision(
                 target=target,
@@ -96,7 +102,7 @@ class RulesRouter(Router):
                 path=[self.name],
                 details={"rule": rule.name, "rule_index": rule.index, "rules_checked": rule.index + 1},
             )
-        target, unavailable = self.default.pick(request, ctx)
+        target, unavailable = self.default.pick_or_last(request, ctx)
         return Decision(
             target=target,
             router=self.name,

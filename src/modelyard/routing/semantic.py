@@ -5,8 +5,10 @@ target. A request goes to the route whose utterances it is closest to (cosine on
 unit vectors; a route scores the mean of its ``top_k`` best utterances, ``top_k: 1``
 being the plain maximum), provided that score clears the route's threshold. When
 no route clears its threshold the request falls through to ``fallback``, usually
-the next router (``router:classifier``). Utterance vectors come from the on-disk
-`EmbeddingCache`, so restarts do not re-embed them.
+the next router (``router:classifier``). A route whose target cannot serve the
+request's shape (`modelyard.routing.targets.first_capable`) is passed over for the
+next passing route, with the reason among the candidates. Utterance vectors come
+from the on-disk `EmbeddingCache`, so restarts do not re-embed them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from modelyard.encoders.base import Encoder, Vectors
 from modelyard.errors import ConfigError
 from modelyard.routing.base import BuildContext, RouteContext, Router
 from modelyard.routing.embedding_cache import EmbeddingCache, query_vector
+from modelyard.routing.targets import first_capable
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = ["Route", "RouteMatch", "SemanticRouter", "SemanticRoutes", "SemanticSpec"]
@@ -137,7 +140,19 @@ class SemanticRouter(Router):
         text = request.last_user_text
         vec = query_vector(self.routes.encoder, text, ctx.cache if ctx is not None else None)
         m = self.routes.match_vector(vec)
-        candidates = [
+        skipped: list[Candidate] = []
+        if m.route is not None and ctx is not None:  # the best passing route whose target can serve this shape
+            passing = sorted(
+                (r for r, t in zip(self.routes.routes, self.routes.thresholds, strict=True) if m.scores[r.name] >= t),
+                key=lambda r: -m.scores[r.name],
+            )
+            index, skipped = first_capable(
+                [self._targets[r.name] for r in passing], request, ctx, labels=[r.name for r in passing]
+            )
+            route = passing[index] if index is not None else None
+            m = RouteMatch(route, m.scores[route.name] if route is not None else m.score, m.scores)
+        passed = {c.name for c in skipped}
+        candidates = [*skipped] + [
             Candidate(
                 name=r.name,
                 accepted=m.route is not None and r.name == m.route.name,
@@ -145,11 +160,13 @@ class SemanticRouter(Router):
                 score=m.scores[r.name],
             )
             for r, t in zip(self.routes.routes, self.routes.thresholds, strict=True)
+            if r.name not in passed
         ]
         if m.route is None:
+            why = "no capable embedding route matched" if skipped else "no embedding route matched"
             decision = self.decision(
                 self.fallback,
-                f"no embedding route matched (best {m.score:.2f}); falling through to {self.fallback.name}",
+                f"{why} (best {m.score:.2f}); falling through to {self.fallback.name}",
                 confidence=None,
                 matched=None,
                 scores=m.scores,

@@ -1,23 +1,29 @@
-"""Preference lists of targets: "moe if it is healthy, else llm".
+"""Preference lists of targets ("moe if it is healthy, else llm"), and capability checks.
+
+Every router that chooses among targets asks the same question here first: can
+this target serve a request of this *shape* at all (`incapable`: endpoint,
+images, free chat vs classification only — `ModelSpec.capabilities`)? A target
+that cannot is never chosen; the router falls through to its next choice (the
+next rule or table row, the next most probable label, the next matching route)
+and records the skipped target with the reason as a `Candidate`.
 
 A rule or table row may name one target or a list. With a list, the first
-target that can serve the request right now is taken: a model that is
+capable target that can serve the request right now is taken: a model that is
 enabled, not held back by live state (an open breaker, a rate limit) and fits
-the request (modalities, context, privacy, latency budget, cost cap); a family
-with at least one such model; or a router (always). The last entry is the
-fallback and is taken regardless, so that selection can say precisely why
-nothing fits.
+the request (context, privacy, latency budget, cost cap); a family with at least
+one such model; or a router (always). The last capable entry is the fallback and
+is taken regardless, so that selection can say precisely why nothing fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from modelyard.config.routers.rules import TargetChoice
 from modelyard.routing.base import RouteContext
 from modelyard.types import Candidate, ChatRequest, Family, Target
 
-__all__ = ["TargetList", "compile_choice", "unavailable"]
+__all__ = ["TargetList", "compile_choice", "first_capable", "incapable", "unavailable"]
 
 
 class TargetList:
@@ -33,18 +39,62 @@ class TargetList:
     def __str__(self) -> str:
         return " | ".join(t.name for t in self.targets)
 
-    def pick(self, request: ChatRequest, ctx: RouteContext) -> tuple[Target, list[Candidate]]:
-        """The first usable target, and a candidate entry for each one skipped."""
-        targets = self.targets
-        if len(targets) == 1:
-            return targets[0], []
+    def pick(self, request: ChatRequest, ctx: RouteContext) -> tuple[Target | None, list[Candidate]]:
+        """The first usable target (None when none can serve this shape), and a candidate per one skipped."""
         skipped: list[Candidate] = []
-        for target in targets[:-1]:
+        targets = self.targets
+        capable: Sequence[Target] = targets
+        for target in targets:
+            if (why := incapable(target, request, ctx)) is not None:
+                skipped.append(Candidate(name=str(target), accepted=False, reason=f"cannot serve this request: {why}"))
+                capable = [t for t in capable if t is not target]
+        if not capable:
+            return None, skipped
+        for target in capable[:-1]:
             why = unavailable(target, request, ctx)
             if why is None:
                 return target, skipped
             skipped.append(Candidate(name=str(target), accepted=False, reason=why))
-        return targets[-1], skipped
+        return capable[-1], skipped
+
+    def pick_or_last(self, request: ChatRequest, ctx: RouteContext) -> tuple[Target, list[Candidate]]:
+        """Like `pick`, but when no target can serve the shape take the last one and let selection say why."""
+        target, skipped = self.pick(request, ctx)
+        return (target if target is not None else self.targets[-1]), skipped
+
+
+def incapable(target: Target, request: ChatRequest, ctx: RouteContext) -> str | None:
+    """Why ``target`` can never serve a request of this shape, or None.
+
+    Routers are always capable (they decide for themselves); a family is capable
+    when one enabled model of it is; live state is not consulted (see `unavailable`).
+    """
+    if target.kind == "router":
+        return None
+    if target.kind == "family":
+        return ctx.registry.shape_rejection(Family(target.name), request, ctx.endpoint)
+    if target.name not in ctx.registry:
+        return None  # a router named as a bare model reference; it decides for itself
+    return ctx.registry.get(target.name).shape_rejection(request, ctx.endpoint)
+
+
+def first_capable(
+    ranked: Sequence[Target], request: ChatRequest, ctx: RouteContext, *, labels: Sequence[str] | None = None
+) -> tuple[int | None, list[Candidate]]:
+    """Index of the first target in ``ranked`` that can serve this shape (None: none can).
+
+    The routers that rank their choices (classifier labels by probability, semantic
+    routes by similarity) walk their ranking with this; each skipped target becomes a
+    rejected `Candidate` named by ``labels[i]`` (default: the target) with the reason.
+    """
+    skipped: list[Candidate] = []
+    for i, target in enumerate(ranked):
+        why = incapable(target, request, ctx)
+        if why is None:
+            return i, skipped
+        name = labels[i] if labels is not None else str(target)
+        skipped.append(Candidate(name=name, accepted=False, reason=f"{target.name} cannot serve this request: {why}"))
+    return None, skipped
 
 
 def unavailable(target: Target, request: ChatRequest, ctx: RouteContext) -> str | None:
@@ -58,12 +108,12 @@ def unavailable(target: Target, request: ChatRequest, ctx: RouteContext) -> str 
             return f"no {target.name} model is configured"
         reasons = []
         for spec in models:
-            why = registry.rejection(spec, request, ctx.availability)
+            why = registry.rejection(spec, request, ctx.availability, endpoint=ctx.endpoint)
             if why is None:
                 return None
             reasons.append(f"{spec.name}: {why}")
         return f"no {target.name} model can serve it ({'; '.join(reasons)})"
-    return registry.rejection(registry.get(target.name), request, ctx.availability)
+    return registry.rejection(registry.get(target.name), request, ctx.availability, endpoint=ctx.endpoint)
 
 
 def compile_choice(choice: TargetChoice, routers: Collection[str]) -> TargetList:

@@ -23,6 +23,7 @@ from modelyard.config.routers.threshold import ThresholdSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
+from modelyard.routing.targets import first_capable
 from modelyard.routing.threshold_heads import Head, load_head, score
 from modelyard.types import ChatRequest, Decision, Target
 
@@ -158,10 +159,15 @@ class ThresholdRouter(Router):
         text = request.last_user_text
         value = float((await asyncio.to_thread(self.scorer.score, [text]))[0])
         strong = value >= self.threshold
-        return self.decision(
-            self.strong if strong else self.weak,
-            f"strong-need score {value:.3f} {'>=' if strong else '<'} threshold {self.threshold:.3f}",
+        ranked = [self.strong, self.weak] if strong else [self.weak, self.strong]
+        index, skipped = first_capable(ranked, request, ctx)  # the other one when the pick cannot serve this shape
+        target = ranked[index or 0]
+        note = f"; {ranked[0].name} cannot serve this request, using {target.name}" if index == 1 else ""
+        decision = self.decision(
+            target,
+            f"strong-need score {value:.3f} {'>=' if strong else '<'} threshold {self.threshold:.3f}{note}",
             score=value,
             threshold=self.threshold,
             artefact=self.scorer.version,
         )
+        return decision.model_copy(update={"candidates": skipped}) if skipped else decision

@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelyard.config.routers.base import RouterSpec, TargetRef
 from modelyard.types import Target
 
-__all__ = ["ClassifierSpec"]
+__all__ = ["ClassifierSpec", "OodSpec"]
+
+
+class OodSpec(BaseModel):
+    """``ood:`` — where inputs unlike the classifier's training data go, instead of a confident guess.
+
+    Needs an ``ood.npz`` reference in the artefact directory (the shipped ``default``
+    has one; build your own with ``python -m modelyard.routing.classifier.ood_build``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    target: TargetRef = Field(description="where out-of-distribution inputs go, e.g. slm")
+    min_similarity: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="nearest-training-example cosine below this is out of distribution; "
+        "default: the value measured when the reference was built",
+    )
 
 
 class ClassifierSpec(RouterSpec):
@@ -31,6 +49,9 @@ class ClassifierSpec(RouterSpec):
         default=None,
         description="a head over the static (distilled) encoder tried first, e.g. default-static; absent: one stage",
     )
+    ood: OodSpec | None = Field(
+        default=None, description="send out-of-distribution inputs (junk, a few characters) to ood.target"
+    )
     fast_confidence: float | None = Field(
         default=None,
         ge=0.0,
@@ -48,5 +69,7 @@ class ClassifierSpec(RouterSpec):
 
     def references(self) -> list[tuple[str, Target]]:
         refs = [("safe_target", Target.parse(self.safe_target))]
+        if self.ood is not None:
+            refs.append(("ood.target", Target.parse(self.ood.target)))
         refs += [(f"targets.{k}", Target.parse(v)) for k, v in self.targets.items()]
         return refs

@@ -86,6 +86,11 @@ class Condition(BaseModel):
     last_user_prefix: str | list[str] | None = Field(
         default=None, description="last user message starts with (case-insensitive, leading space ignored)"
     )
+    classification_request: bool | None = Field(
+        default=None,
+        description="the last user message asks to classify one text: a task prefix ('sentiment: …') or "
+        "natural language ('Is this review positive or negative: …'); see modelyard.types.classification",
+    )
     custom: str | list[str] | None = Field(
         default=None, description="predicates registered from Python with register_predicate"
     )

@@ -27,7 +27,7 @@ from modelyard._files import atomic_write
 from modelyard.errors import ModelLoadError
 from modelyard.routing.classifier.head import Arrays, FloatArray, LinearHead, MlpHead, head_from_arrays
 
-__all__ = ["DEFAULT_DIR", "DEFAULT_STATIC_DIR", "FORMAT", "SCHEMA_VERSION", "ClassifierArtefact"]
+__all__ = ["DEFAULT_DIR", "DEFAULT_STATIC_DIR", "FORMAT", "OOD_FILE", "SCHEMA_VERSION", "ClassifierArtefact"]
 
 FORMAT = "modelyard-classifier-router"
 SCHEMA_VERSION = 1
@@ -36,6 +36,8 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 #: The fast-stage head over the static encoder distilled from MiniLM (same labels).
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "default_static"
 _META_KEY = "__meta__"
+#: The out-of-distribution reference (`modelyard.routing.ood`) kept beside an artefact directory's head.
+OOD_FILE = "ood.npz"
 
 
 def _digest(arrays: Arrays) -> str:

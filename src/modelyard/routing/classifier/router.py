@@ -4,6 +4,14 @@ Labels are families (``slm``, ``vlm``…) or model names; ``targets`` can remap 
 Below ``confidence_floor`` the router does not trust its own pick and sends the
 request to ``safe_target`` (default ``llm``), saying so in the decision.
 
+With ``ood:`` set, an input unlike the training data (fewer words than any
+training text, or a nearest-training-example similarity below the measured floor:
+`modelyard.routing.ood`) goes to ``ood.target`` before the head is consulted.
+A label whose target cannot serve the request's shape (an ``mlm`` that answers
+classification requests only, asked for free chat) is skipped: the next most
+probable label whose target can is taken, and the skipped one is a rejected
+candidate with the reason (`modelyard.routing.targets.first_capable`).
+
 With ``fast_artefact`` set the router has two stages: a head over the static
 encoder distilled from MiniLM (microseconds at any length) decides when its top
 probability reaches ``fast_confidence``; otherwise the MiniLM head decides as in
@@ -22,9 +30,11 @@ from modelyard.config.routers.classifier import ClassifierSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
-from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, ClassifierArtefact
+from modelyard.routing.classifier.artefact import DEFAULT_DIR, DEFAULT_STATIC_DIR, OOD_FILE, ClassifierArtefact
 from modelyard.routing.classifier.head import FloatArray
 from modelyard.routing.embedding_cache import query_vector
+from modelyard.routing.ood import NearestNeighbourOOD
+from modelyard.routing.targets import first_capable, incapable
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = ["ClassifierRouter", "ClassifierSpec", "TextClassifier", "resolve_artefact"]
@@ -111,8 +121,22 @@ class ClassifierRouter(Router):
         max_chars: int | None = None,
         fast: TextClassifier | None = None,
         fast_confidence: float = DEFAULT_FAST_CONFIDENCE,
+        ood: NearestNeighbourOOD | None = None,
+        ood_target: Target | str | None = None,
+        ood_min_similarity: float | None = None,
     ) -> None:
         super().__init__(name)
+        if (ood is None) != (ood_target is None):
+            raise ConfigError("ood needs both a reference and a target", key="ood")
+        if ood is not None and ood.encoder_id != classifier.encoder.model_id:
+            raise ConfigError(
+                f"the OOD reference was built with encoder {ood.encoder_id!r}, the classifier uses "
+                f"{classifier.encoder.model_id!r}; rebuild it with `python -m modelyard.routing.classifier.ood_build`",
+                key="ood",
+            )
+        self.ood = ood
+        self.ood_target = Target.parse(ood_target) if isinstance(ood_target, str) else ood_target
+        self.ood_min_similarity = ood_min_similarity
         self.classifier = classifier
         self.max_chars = max_chars
         if fast is not None and fast.labels != classifier.labels:
@@ -153,6 +177,19 @@ class ClassifierRouter(Router):
                 )
             except ModelLoadError as exc:
                 raise ConfigError(str(exc), key="fast_artefact") from None
+        ood = None
+        if spec.ood is not None:
+            where = resolve_artefact(spec.artefact, build.config_dir)
+            path = (where if where.is_dir() else where.parent) / OOD_FILE
+            if not path.is_file():
+                raise ConfigError(
+                    f"no OOD reference at {path}; build one with `python -m modelyard.routing.classifier.ood_build`",
+                    key="ood",
+                )
+            try:
+                ood = NearestNeighbourOOD.load(path)
+            except ModelLoadError as exc:
+                raise ConfigError(str(exc), key="ood") from None
         return cls(
             spec.name,
             classifier,
@@ -163,6 +200,9 @@ class ClassifierRouter(Router):
             max_chars=spec.max_chars,
             fast=fast,
             fast_confidence=spec.fast_confidence if spec.fast_confidence is not None else _calibrated(fast),
+            ood=ood,
+            ood_target=spec.ood.target if spec.ood is not None else None,
+            ood_min_similarity=spec.ood.min_similarity if spec.ood is not None else None,
         )
 
     def probabilities(self, text: str, has_image: bool, ctx: RouteContext | None = None) -> FloatArray:
@@ -194,23 +234,50 @@ class ClassifierRouter(Router):
             probs = probs / total if total > 0 else self._image_mask / self._image_mask.sum()
         return np.asarray(probs, dtype=np.float32)
 
+    def out_of_distribution(self, request: ChatRequest, ctx: RouteContext | None = None) -> Decision | None:
+        """The decision to send ``request`` to ``ood.target``, or None when it is in distribution."""
+        if self.ood is None or self.ood_target is None or request.has_image:
+            return None  # with an image the text is a caption to the picture, not the whole request
+        text = request.last_user_text
+        if self.max_chars is not None:
+            text = text[: self.max_chars]
+        encoder = self.classifier.encoder
+        verdict = self.ood.check(
+            text,
+            lambda: query_vector(encoder, text, ctx.cache if ctx is not None else None),
+            min_similarity=self.ood_min_similarity,
+        )
+        if not verdict.out:
+            if ctx is not None:
+                ctx.cache["ood_similarity"] = verdict.similarity
+            return None
+        if ctx is not None and (why := incapable(self.ood_target, request, ctx)) is not None:
+            ctx.cache["ood_skipped"] = f"{verdict.reason}, but {self.ood_target.name} cannot serve it: {why}"
+            return None
+        decision = self.decision(
+            self.ood_target,
+            f"{verdict.reason}; sent to {self.ood_target.name}",
+            confidence=None,
+            escalated=True,
+            ood=True,
+            ood_similarity=None if verdict.similarity is None else round(verdict.similarity, 4),
+        )
+        candidate = Candidate(
+            name=str(self.ood_target), accepted=True, reason=verdict.reason, score=verdict.similarity
+        )
+        return decision.model_copy(update={"candidates": [candidate]})
+
     def decide_sync(self, request: ChatRequest, ctx: RouteContext | None = None) -> Decision:
         """The whole decision without the event loop (used by `decide` and the latency bench)."""
+        ood = self.out_of_distribution(request, ctx)
+        if ood is not None:
+            return ood
         probs, stage, fast_top = self.staged_probabilities(request.last_user_text, request.has_image, ctx)
-        order = np.argsort(-probs)
+        order = [int(i) for i in np.argsort(-probs) if probs[int(i)] > 0.0]
         labels = self.classifier.labels
-        best = int(order[0])
+        best = order[0]
         conf = float(probs[best])
-        top = {labels[int(i)]: round(float(probs[int(i)]), 4) for i in order[:3]}
-        candidates = [
-            Candidate(
-                name=labels[int(i)],
-                accepted=(int(i) == best and conf >= self.confidence_floor),
-                reason=f"classifier probability ({_STAGE_NAMES[stage]})",
-                score=round(float(probs[int(i)]), 4),
-            )
-            for i in order[:3]
-        ]
+        top = {labels[i]: round(float(probs[i]), 4) for i in order[:3]}
         staged: dict[str, object] = {}
         via = ""
         if self.fast is not None:
@@ -220,14 +287,62 @@ class ClassifierRouter(Router):
                 if stage == "fast"
                 else f" [MiniLM stage: static stage unsure, {fast_top:.2f} < {self.fast_confidence:.2f}]"
             )
-        if conf < self.confidence_floor:
+        if self.ood is not None and ctx is not None:
+            similarity = ctx.cache.get("ood_similarity")
+            if similarity is not None:
+                staged["ood_similarity"] = round(float(similarity), 4)
+        chosen, skipped = best, list[Candidate]()
+        if conf >= self.confidence_floor and ctx is not None:
+            # the most probable label whose target can serve this shape, if it too clears the floor
+            ranked = [labels[i] for i in order if probs[i] >= self.confidence_floor]
+            index, skipped = first_capable([self.targets[label] for label in ranked], request, ctx, labels=ranked)
+            chosen = order[index] if index is not None else -1
+        passed = {c.name for c in skipped}
+        candidates = [
+            *skipped,
+            *(
+                Candidate(
+                    name=labels[i],
+                    accepted=(i == chosen and conf >= self.confidence_floor),
+                    reason=f"classifier probability ({_STAGE_NAMES[stage]})",
+                    score=round(float(probs[i]), 4),
+                )
+                for i in order[:3]
+                if labels[i] not in passed
+            ),
+        ]
+        if conf < self.confidence_floor or chosen < 0:
+            fallback = self.safe_target
+            if conf < self.confidence_floor:
+                why = f"classifier unsure: top label {labels[best]!r} at {conf:.2f} < floor {self.confidence_floor:.2f}"
+            else:
+                why = (
+                    f"classifier: {labels[best]} ({conf:.2f}) cannot serve this request and no other label "
+                    f"clears the floor {self.confidence_floor:.2f}"
+                )
+                if self.ood_target is not None:  # a request the head placed, in a shape its family cannot take
+                    fallback = self.ood_target
+            capability = {} if conf < self.confidence_floor else {"judged": labels[best]}
             decision = self.decision(
-                self.safe_target,
-                f"classifier unsure: top label {labels[best]!r} at {conf:.2f} < floor "
-                f"{self.confidence_floor:.2f}, escalated to {self.safe_target.name}{via}",
+                fallback,
+                f"{why}, escalated to {fallback.name}{via}",
                 confidence=conf,
                 label=labels[best],
                 escalated=True,
+                top=top,
+                **capability,
+                **staged,
+            )
+        elif chosen != best:
+            p = float(probs[chosen])
+            decision = self.decision(
+                self.targets[labels[chosen]],
+                f"classifier: {labels[best]} ({conf:.2f}) cannot serve this request; next capable label "
+                f"{labels[chosen]} ({p:.2f}){via}",
+                confidence=p,
+                label=labels[chosen],
+                judged=labels[best],
+                escalated=False,
                 top=top,
                 **staged,
             )

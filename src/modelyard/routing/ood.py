@@ -1,0 +1,188 @@
+"""Out-of-distribution check: is a query unlike anything a trained head has seen?
+
+A head trained on labelled requests still answers confidently on inputs that
+resemble none of them ("test", "asdfgh", "👍", a line of Thai): a softmax always
+sums to one. `NearestNeighbourOOD` keeps the encoder vectors of the head's
+training texts and flags a query as out of distribution when
+
+* it has fewer words than the shortest training text (``min_words``; a word is a
+  run of letters or digits, so punctuation- and emoji-only input has none), or
+* its cosine similarity to the nearest training text is below ``min_similarity``.
+
+Both numbers are measured on the training data when the reference is built
+(`NearestNeighbourOOD.fit`): ``min_words`` is the shortest training text, and
+``min_similarity`` the ``quantile`` (default 1%) of held-out in-distribution texts'
+nearest-training-example similarity, so about 1% of unseen in-distribution traffic
+is flagged. ``docs/classifier.md`` records the measurement for the default router.
+
+On disk: one ``.npz`` (no pickle) holding ``codes`` int8 ``(n, dim)``, ``scales``
+float32 ``(n,)`` (row ``i`` is ``codes[i] * scales[i]``, per-row symmetric int8) and a
+``__meta__`` JSON entry: format, encoder id, thresholds, calibration numbers and a
+SHA-256 over the arrays. Any head over unit-norm encoder vectors can use it (the
+classifier router does; score heads can).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from modelyard._files import atomic_write
+from modelyard.encoders.base import Vectors
+from modelyard.errors import ModelLoadError
+
+__all__ = ["FORMAT", "NearestNeighbourOOD", "OodVerdict", "count_words"]
+
+FORMAT = "modelyard-ood-knn/1"
+_META = "__meta__"
+_WORDS = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def count_words(text: str) -> int:
+    """Runs of letters or digits (Unicode-aware); punctuation, symbols and emoji are not words."""
+    return len(_WORDS.findall(text))
+
+
+@dataclass(frozen=True, slots=True)
+class OodVerdict:
+    """The check's outcome: ``out`` and why, with the numbers it compared."""
+
+    out: bool
+    reason: str
+    similarity: float | None
+    words: int
+
+
+@dataclass
+class NearestNeighbourOOD:
+    """Nearest-training-example similarity and minimum length (see module docstring)."""
+
+    reference: Vectors
+    encoder_id: str
+    min_similarity: float
+    min_words: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.reference.ndim != 2 or len(self.reference) == 0:
+            raise ModelLoadError(f"OOD reference must be a non-empty (n, dim) array, got {self.reference.shape}")
+
+    @property
+    def dim(self) -> int:
+        return int(self.reference.shape[1])
+
+    def similarity(self, vector: Vectors) -> float:
+        """Cosine similarity (unit vectors) to the nearest reference row."""
+        return float(np.max(self.reference @ vector))
+
+    def check(self, text: str, vector: Callable[[], Vectors], *, min_similarity: float | None = None) -> OodVerdict:
+        """Judge one query; ``vector`` is called only when the length test passes (it may encode)."""
+        words = count_words(text)
+        if words < self.min_words:
+            what = "no letters or digits" if words == 0 else f"{words} word{'s' if words != 1 else ''}"
+            return OodVerdict(
+                True,
+                f"out of distribution: {what}, the shortest training text has {self.min_words}",
+                None,
+                words,
+            )
+        floor = self.min_similarity if min_similarity is None else min_similarity
+        sim = self.similarity(vector())
+        if sim < floor:
+            return OodVerdict(
+                True, f"out of distribution: nearest training example similarity {sim:.3f} < {floor:.2f}", sim, words
+            )
+        return OodVerdict(False, f"in distribution: nearest training example similarity {sim:.3f}", sim, words)
+
+    # -- building ---------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        reference: Vectors,
+        reference_texts: list[str],
+        held_out: Vectors,
+        *,
+        encoder_id: str,
+        quantile: float = 0.01,
+        source: str = "",
+    ) -> NearestNeighbourOOD:
+        """Thresholds from data: ``min_words`` = shortest reference text; ``min_similarity`` =
+        ``quantile`` of the held-out rows' nearest-reference similarity, rounded down to 0.01."""
+        if len(reference) != len(reference_texts):
+            raise ValueError("one text per reference vector")
+        sims = (held_out @ reference.T).max(axis=1)
+        floor = float(np.floor(np.quantile(sims, quantile) * 100) / 100)
+        min_words = min(count_words(t) for t in reference_texts)
+        meta = {
+            "source": source,
+            "quantile": quantile,
+            "held_out_n": len(held_out),
+            "held_out_similarity_quantiles": {
+                str(q): round(float(np.quantile(sims, q)), 4) for q in (0.005, 0.01, 0.02, 0.05, 0.5)
+            },
+            "held_out_flagged": round(float((sims < floor).mean()), 4),
+        }
+        return cls(np.asarray(reference, dtype=np.float32), encoder_id, floor, min_words, meta)
+
+    # -- storage ----------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        scales = np.maximum(np.abs(self.reference).max(axis=1), 1e-12).astype(np.float32) / 127.0
+        codes = np.round(self.reference / scales[:, None]).astype(np.int8)
+        meta = {
+            "format": FORMAT,
+            "encoder_id": self.encoder_id,
+            "min_similarity": self.min_similarity,
+            "min_words": self.min_words,
+            "n": len(codes),
+            "dim": int(codes.shape[1]),
+            "sha256": _digest(codes, scales),
+            **self.meta,
+        }
+        buf = io.BytesIO()
+        raw = json.dumps(meta, indent=2).encode()
+        arrays = {"codes": codes, "scales": scales, _META: np.frombuffer(raw, dtype=np.uint8)}
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+        atomic_write(path, buf.getvalue())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> NearestNeighbourOOD:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                codes, scales = data["codes"], data["scales"]
+                meta = json.loads(bytes(data[_META]).decode())
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelLoadError(f"{path}: not an OOD reference ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise ModelLoadError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        if meta.get("sha256") != _digest(codes, scales):
+            raise ModelLoadError(f"{path}: checksum mismatch; the file is damaged or was edited")
+        reference = (codes.astype(np.float32) * scales[:, None]).astype(np.float32)
+        reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+        extra = {k: v for k, v in meta.items() if k not in _STORED}
+        return cls(reference, str(meta["encoder_id"]), float(meta["min_similarity"]), int(meta["min_words"]), extra)
+
+
+_STORED = frozenset({"format", "encoder_id", "min_similarity", "min_words", "n", "dim", "sha256"})
+
+
+def _digest(codes: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]) -> str:
+    h = hashlib.sha256()
+    for name, array in (("codes", codes), ("scales", scales)):
+        a: npt.NDArray[np.generic] = np.ascontiguousarray(array)
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
