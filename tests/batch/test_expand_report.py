@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelyard.batch import Checkpoint
+from modelyard.batch import Checkpoint, RunOptions
 from modelyard.batch.expand import ExpandError, expand, expand_file
 from modelyard.batch.report import batch_report, plot_report
 from tests.batch.conftest import SIM_BATCH, chat_line, run_local, write_lines
@@ -113,3 +113,21 @@ def test_cli_run_report_and_bad_input(tmp_path: Path) -> None:
 
 def test_template_yaml_is_valid_yaml_for_readers() -> None:
     assert yaml.safe_load(FACTORY.read_text())["variables"]["language"] == ["python", "java", "cpp"]
+
+
+async def test_a_hold_too_small_for_the_route_refuses_calls_never_overspends_and_is_reported(tmp_path: Path) -> None:
+    from modelyard.config import load_config
+
+    config = load_config(ROOT / "examples" / "content-pipeline.yaml")  # SIMULATED models
+    src = tmp_path / "in.jsonl"
+    expand_file(FACTORY, src)
+    result = await run_local(config, tmp_path, src, item_reserve_usd=0.01, options=RunOptions(budget_usd=5.0))
+    cp = Checkpoint(result.paths.checkpoint)
+    try:
+        report = batch_report(cp)
+        costs = [r["cost_nano"] for r in cp.rows("cost_nano")]
+    finally:
+        cp.close()
+    assert max(costs) <= 0.01 * 1e9  # no item spent past its hold
+    assert report.failed == 9 and report.failures_by_code == {"insufficient_quota": 9}  # the council items
+    assert report.held_back >= 9 + 1  # and cascades that could not escalate

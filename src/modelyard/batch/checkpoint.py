@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS items (
     input_tokens  INTEGER,
     output_tokens INTEGER,
     downgraded    INTEGER,
+    held_back     INTEGER,
     simulated     INTEGER,
     spend         TEXT,
     answer_in     INTEGER,
@@ -194,7 +195,7 @@ class Checkpoint:
                 state, line = "failed", failed_line(o.custom_id, o.error_code or "failed", o.error_message or "")
             rows.append((
                 state, to_nano(o.cost_usd), o.status_code or None, o.model, o.family, o.route, o.latency_ms,
-                o.escalations, o.fallbacks, o.attempts, o.input_tokens, o.output_tokens, int(o.downgraded),
+                o.escalations, o.fallbacks, o.attempts, o.input_tokens, o.output_tokens, int(o.downgraded), o.held_back,
                 int(o.simulated), orjson.dumps(o.spend).decode(), o.answer_tokens[0], o.answer_tokens[1],
                 o.error_code, o.error_message, line, now,
                 o.custom_id,
@@ -203,7 +204,7 @@ class Checkpoint:
             db.executemany(
                 "UPDATE items SET state = ?, cost_nano = cost_nano + ?, runs = runs + 1, hold_nano = 0, "
                 "status_code = ?, model = ?, family = ?, route = ?, latency_ms = ?, escalations = ?, "
-                "fallbacks = ?, attempts = ?, input_tokens = ?, output_tokens = ?, downgraded = ?, "
+                "fallbacks = ?, attempts = ?, input_tokens = ?, output_tokens = ?, downgraded = ?, held_back = ?, "
                 "simulated = ?, spend = ?, answer_in = ?, answer_out = ?, error_code = ?, error_message = ?, "
                 "output = ?, "
                 "finished_at = ? WHERE custom_id = ? AND state = 'running'",

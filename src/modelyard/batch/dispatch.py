@@ -78,6 +78,8 @@ class ItemOutcome:
     error_code: str | None = None
     error_message: str | None = None
     downgraded: bool = False
+    #: calls the item's hold refused (a cascade that could not escalate, a council cut short)
+    held_back: int = 0
     #: USD per model called (answers, escalations, reviews, judges, failed attempts)
     spend: dict[str, float] = field(default_factory=dict)
     #: tokens of the answer that was kept (for the "all on the top model" counterfactual)
@@ -138,6 +140,7 @@ def _from_trace(out: ItemOutcome, trace: RequestTrace, work: ItemWork) -> ItemOu
     out.input_tokens, out.output_tokens = usage.input_tokens, usage.output_tokens
     out.escalations = sum(1 for e in trace.events if e.kind == "escalation")
     out.fallbacks = sum(1 for e in trace.events if e.kind.startswith("fallback"))
+    out.held_back = sum(1 for e in trace.events if e.kind == "budget")
     for a in trace.attempts:
         out.spend[a.model] = out.spend.get(a.model, 0.0) + a.cost_usd
     for a in reversed(trace.attempts):

@@ -48,6 +48,7 @@ class BatchReport:
     fallback_rate: float = 0.0
     failure_rate: float = 0.0
     downgraded: int = 0
+    held_back: int = 0  # finished items of which the hold refused at least one call
     failures_by_code: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list, repr=False)
 
@@ -69,7 +70,7 @@ def batch_report(checkpoint: Checkpoint) -> BatchReport:
     t = checkpoint.totals()
     prices: dict[str, dict[str, Any]] = json.loads(checkpoint.meta("models") or "{}")
     rows = checkpoint.rows(
-        "state, cost_nano, model, family, latency_ms, escalations, fallbacks, downgraded, spend, "
+        "state, cost_nano, model, family, latency_ms, escalations, fallbacks, downgraded, held_back, spend, "
         "answer_in, answer_out, error_code",
         "state IN ('done', 'failed', 'skipped')",
     )
@@ -87,6 +88,7 @@ def batch_report(checkpoint: Checkpoint) -> BatchReport:
         if r["state"] == "done" and r["model"]:
             report.answers_by_model[r["model"]] = report.answers_by_model.get(r["model"], 0) + 1
         report.downgraded += int(r["downgraded"] or 0)
+        report.held_back += 1 if (r["held_back"] or 0) > 0 else 0
     for r in rows:
         if r["state"] != "done":
             code = r["error_code"] or "failed"

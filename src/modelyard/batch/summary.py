@@ -61,6 +61,10 @@ def print_report(console: Console, r: BatchReport) -> None:
     console.print(
         f"rates: escalation {r.escalation_rate:.1%}, fallback {r.fallback_rate:.1%}, failure {r.failure_rate:.1%}; "
         f"downgraded {r.downgraded:,}", highlight=False)
+    if r.held_back:
+        console.print(f"[yellow]{r.held_back:,} item(s) had a call refused by their hold[/] (a cascade that could not "
+                      "escalate, a council cut short), so their answers may be below the route's bar: raise "
+                      "--reserve-calls or --item-reserve", highlight=False)
     if r.failures_by_code:
         console.print("not done, by reason: " + ", ".join(f"{k} {v:,}" for k, v in r.failures_by_code.items()),
                       highlight=False)
