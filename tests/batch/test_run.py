@@ -158,3 +158,37 @@ async def test_a_run_cancelled_mid_way_resumes_without_rerunning_finished_items(
     assert t.starts == 300 + mid.running
     assert len({line["custom_id"] for line in read_lines(result.paths.output)}) == 300
     assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])["custom_id"] == "i0"
+
+
+IMAGES = SIM_BATCH.replace("routers:", """  painter:
+    family: lcm
+    provider: sim
+    price: {input: 0.1, image: 0.04}
+    modalities: {input: [text], output: [image]}
+routers:""")
+
+
+@pytest.mark.parametrize(
+    ("body", "ok", "detail"),
+    [
+        ({"model": "painter", "prompt": "a lighthouse at dusk", "size": "512x512"}, True, 1),  # sim paints one
+        ({"prompt": "a lighthouse", "response_format": "url"}, True, 1),
+        ({"model": "painter", "prompt": ""}, False, "prompt must be a non-empty string"),
+        ({"model": "painter", "prompt": "x", "colour": "red"}, False, "unknown field 'colour'"),
+    ],
+)
+async def test_image_generation_items(tmp_path: Path, body: dict[str, object], ok: bool, detail: object) -> None:
+    config = make_config(IMAGES)
+    line = {"custom_id": "img", "method": "POST", "url": "/v1/images/generations", "body": body}
+    result = await run_local(config, tmp_path, write_lines(tmp_path / "in.jsonl", [line]),
+                             options=RunOptions(budget_usd=1.0))
+    if ok:
+        (out,) = read_lines(result.paths.output)
+        data = out["response"]["body"]["data"]
+        assert len(data) == detail and out["response"]["body"]["modelyard"]["model"] == "painter"
+        key = "url" if body.get("response_format") == "url" else "b64_json"
+        assert all(key in d for d in data)
+        assert result.stats.spent_usd == pytest.approx(0.04 * len(data), abs=0.01)
+    else:
+        (err,) = read_lines(result.paths.errors)
+        assert err["response"]["status_code"] == 400 and detail in err["response"]["body"]["error"]["message"]

@@ -8,6 +8,7 @@ spreads them over a Ray cluster). ``modelyard batch run|expand|report`` and the
 gateway's ``/v1/files`` + ``/v1/batches`` are built on these.
 """
 
+from modelyard.batch import images as _images  # noqa: F401 — registers /v1/images/generations
 from modelyard.batch.backends import BackendLostError, BatchBackend, LocalBackend, batch_engine
 from modelyard.batch.budget import RunBudget
 from modelyard.batch.checkpoint import Checkpoint, CheckpointMismatchError, CheckpointTotals

@@ -8,7 +8,8 @@ holds never passes the run budget, so the run's spend cannot either.
 The hold for a chat item is ``reserve_calls`` × the worst case of one call on
 the most expensive model it can reach (the named model, or — for a router —
 every chat model in the config), computed with the same worst-case formula the
-resilience budget uses. An embeddings item holds an upper bound of its single
+resilience budget uses. An image generation holds the same with ``n`` images at
+the model's image price added per call. An embeddings item holds an upper bound of its single
 call: one token per UTF-8 byte of input at the model's input price.
 """
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from modelyard.config import Config
 from modelyard.resilience.budget import Budget
 from modelyard.resilience.state import MemoryState
-from modelyard.types import ChatRequest, Message
+from modelyard.types import ChatRequest, Message, Modality
 
 __all__ = ["Reserver"]
 
@@ -49,6 +50,8 @@ class Reserver:
         name = route or body.get("model") or self.config.gateway.default_model
         if kind == "embeddings":
             return self._embeddings(body, str(name))
+        if kind == "images":
+            return self._images(body, route)
         return self._chat(body, str(name))
 
     def _candidates(self, name: str, pool: list[Any]) -> list[Any]:
@@ -68,6 +71,20 @@ class Reserver:
             if hedge is not None and hedge.alternative in self.config.models:
                 one += self._budget.worst_case(self.config.models[hedge.alternative], request)
             worst = max(worst, one)
+        return worst * self.reserve_calls
+
+    def _images(self, body: dict[str, Any], route: str | None) -> float:
+        """Per call: the worst case of the prompt plus ``n`` output images at the model's image price."""
+        from modelyard.batch.images import generation_request
+
+        try:
+            request = generation_request(body, route=route)
+        except Exception:  # the item will fail validation in the engine and spend nothing
+            return 0.0
+        pool = [s for s in self._chat_models if Modality.IMAGE in s.modalities.output] or self._chat_models
+        worst = 0.0
+        for spec in self._candidates(request.model, pool):
+            worst = max(worst, self._budget.worst_case(spec, request) + spec.price.image * request.output_images)
         return worst * self.reserve_calls
 
     def _embeddings(self, body: dict[str, Any], name: str) -> float:
