@@ -41,7 +41,7 @@ CASES: list[tuple[str, str, str]] = [
         "unknown provider",
         "models:\n  m: {family: llm, provider: azure}\n",
         "models.m.provider: unknown provider 'azure'; expected one of openai, anthropic, gemini, llama-cpp, "
-        "onnx-embed, sim",
+        "onnx-embed, sim, openai-images, sam2-http, opencv-grabcut",
     ),
     (
         "missing environment variable",
