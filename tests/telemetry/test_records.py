@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
-from modelyard.errors import BudgetExceededError
+from modelyard.errors import BudgetExceededError, ProviderError
 from modelyard.telemetry import Record
+from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import ChatRequest, RoutingHints
 from tests.telemetry.conftest import SIM, MakeEngine
 
@@ -32,8 +34,9 @@ EXTRA_MODELS = """
   terse:  {family: slm, provider: sim, price: {input: 0.1, output: 0.1}, options: {text: "ok", label: false}}
   terse2: {family: slm, provider: sim, price: {input: 0.1, output: 0.1}, options: {text: "ok", label: false}}
   flaky:  {family: slm, provider: sim, options: {failure_rate: 1.0, failure_kind: server}}
-  remote: {family: llm, provider: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: TEST_PROVIDER_KEY}
+  remote: {family: llm, provider: openai, base_url: "REMOTE_URL", api_key_env: TEST_PROVIDER_KEY}
 """
+REFUSED = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
 
 RESILIENCE = """
 resilience:
@@ -42,7 +45,7 @@ resilience:
 """
 
 
-def yaml_for(tmp_path: Path, extra: str = "") -> str:
+def yaml_for(tmp_path: Path, extra: str = "", *, remote_url: str = REFUSED) -> str:
     telemetry = f"""
 telemetry:
   sinks:
@@ -50,7 +53,7 @@ telemetry:
     - {{kind: sqlite, path: '{tmp_path / "records.db"}'}}
   flush_interval_ms: 20
 {extra}"""
-    return SIM + EXTRA_MODELS + ROUTERS + RESILIENCE + telemetry
+    return SIM + EXTRA_MODELS.replace("REMOTE_URL", remote_url) + ROUTERS + RESILIENCE + telemetry
 
 
 def ask(model: str, text: str = PROMPT, **hints: object) -> ChatRequest:
@@ -138,27 +141,57 @@ async def test_budget_refusal(engine) -> None:  # type: ignore[no-untyped-def]
     assert "budget" in (r.error or "")
 
 
-async def test_records_reach_every_sink_and_no_secret_or_prompt_does(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    await engine.chat(ask("plain", tenant="acme"))
-    await engine.chat(ask("cheap-first"))
-    await engine.chat(ask("vote"))
-    await engine.chat(ask("flaky-route"))
-    remote = await engine.chat(ask("remote"))  # provider key in use; connection refused → fallback
-    assert remote.model == "medium"
-    with pytest.raises(BudgetExceededError):
-        await engine.chat(ask("plain", tenant="broke"))
-    session = await engine.stream(ask("plain"))
-    _ = [c async for c in session]
-    assert engine.telemetry.flush()
+async def test_records_reach_every_sink_and_no_secret_or_prompt_does(
+    make_engine: MakeEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The provider key really travels — to a live upstream that answers, and that errors quoting the
+    key back (as some vendors do) — and is found nowhere: not in any sink, log line or error."""
+    caplog.set_level(logging.DEBUG)
+    async with LoopbackUpstream(api_key=PROVIDER_KEY) as upstream:
+        engine = make_engine(
+            yaml_for(tmp_path, remote_url=upstream.url + "/v1"), env={"TEST_PROVIDER_KEY": PROVIDER_KEY}
+        )
+        await engine.chat(ask("plain", tenant="acme"))
+        await engine.chat(ask("cheap-first"))
+        await engine.chat(ask("vote"))
+        await engine.chat(ask("flaky-route"))
+        answered = await engine.chat(ask("remote"))  # the upstream checks the key and answers
+        assert answered.model == "remote" and "quokkas" in answered.text
+        upstream.faults.add(Fault(status=500, message=f"internal error for key {PROVIDER_KEY}"))
+        fell_back = await engine.chat(ask("remote"))  # 500 quoting the key → fallback to medium
+        assert fell_back.model == "medium" and fell_back.trace.attempts[0].error_kind == "server"
+        upstream.faults.add(Fault(status=401, message=f"Incorrect API key provided: {PROVIDER_KEY}"))
+        with pytest.raises(ProviderError) as refused:  # auth is not a fallback kind: the caller gets it
+            await engine.chat(ask("remote"))
+        upstream.faults.add(Fault(error_mid_stream=2, status_mid_stream=500, message=f"overloaded {PROVIDER_KEY}"))
+        session = await engine.stream(ask("remote"))
+        with pytest.raises(ProviderError) as broke:  # fails after the first chunk: no fallback possible
+            _ = [c async for c in session]
+        assert len(upstream.requests) == 4
+        assert all(r.headers["authorization"] == f"Bearer {PROVIDER_KEY}" for r in upstream.requests)
+        with pytest.raises(BudgetExceededError):
+            await engine.chat(ask("plain", tenant="broke"))
+        session = await engine.stream(ask("plain"))
+        _ = [c async for c in session]
+        assert engine.telemetry.flush()
+    errors = [refused.value, broke.value]
+    assert [e.kind.value for e in errors] == ["auth", "server"]
     lines = (tmp_path / "records.jsonl").read_text().splitlines()
     ids = [json.loads(line)["request_id"] for line in lines]
-    assert len(ids) == 7 and ids == [r.request_id for r in engine.telemetry.recent]
+    assert len(ids) == 10 and ids == [r.request_id for r in engine.telemetry.recent]
+    assert [r.status for r in engine.telemetry.recent].count("error") == 3  # 401, mid-stream, budget
     stored = engine.telemetry.workers[1].sink.query()
     assert [r.request_id for r in stored] == ids
     for path in sorted(tmp_path.glob("records*")):  # the DB file, its WAL and the JSONL  # noqa: ASYNC240
         raw = path.read_bytes()
         assert PROVIDER_KEY.encode() not in raw, path
         assert b"zebra-7731" not in raw and b"quokkas" not in raw, path
+    for record in engine.telemetry.recent:
+        assert PROVIDER_KEY not in record.model_dump_json(), record.request_id
+    assert any("Incorrect API key provided" in r.error for r in engine.telemetry.recent if r.error)  # kept, scrubbed
+    assert PROVIDER_KEY not in caplog.text
+    for text in [str(e) for e in errors] + [repr(e) for e in errors]:
+        assert PROVIDER_KEY not in text, text
 
 
 async def test_capture_text_truncates_and_redacts(make_engine: MakeEngine, tmp_path: Path) -> None:
