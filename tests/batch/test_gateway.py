@@ -17,13 +17,13 @@ from tests.batch.conftest import SIM_BATCH, chat_line
 from tests.conftest import make_config
 from tests.server.server_harness import serve
 
+# the cheap model answers after 20 ms, so a batch is still running when the tests act on it
+SLOW = SIM_BATCH.replace("options: {output_tokens: 10}\n  top", "options: {output_tokens: 10, latency_ms: 20}\n  top")
+
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[openai.OpenAI]:
-    slow = SIM_BATCH.replace("family: slm\n    provider: sim\n    price: {input: 1.0, output: 2.0}\n    options: "
-                             "{output_tokens: 10}", "family: slm\n    provider: sim\n    price: {input: 1.0, "
-                             "output: 2.0}\n    options: {output_tokens: 10, latency_ms: 20}")
-    engine = Engine(make_config(slow))
+    engine = Engine(make_config(SLOW))
     with serve(batch_app(engine, tmp_path / "store")) as url:
         yield openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
@@ -121,3 +121,61 @@ def test_unknown_ids_are_404_and_bad_requests_400(client: openai.OpenAI) -> None
         client.files.content("file-nope")
     with pytest.raises(openai.BadRequestError, match="endpoint must be one of"):
         client.batches.create(input_file_id="file-x", endpoint="/v1/moderations", completion_window="24h")
+
+
+def test_a_batch_survives_its_gateway_being_killed(tmp_path: Path) -> None:
+    """A ``modelyard serve`` killed mid-batch: the next gateway on the same store resumes it from its checkpoint."""
+    import os
+    import signal
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(SLOW)
+    store = tmp_path / "store"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "MODELYARD_BATCH_DIR": str(store), "MODELYARD_BATCH_CONCURRENCY": "4"}
+    server = subprocess.Popen([sys.executable, "-m", "modelyard.cli", "serve", "-c", str(cfg), "--port", str(port),
+                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        first = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=5)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                first.models.list()
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, "gateway did not start"
+                time.sleep(0.2)
+        lines = [chat_line(f"req-{i}", f"problem {i}", model="cheap") for i in range(400)]
+        uploaded = first.files.create(file=("big.jsonl", _jsonl(lines)), purpose="batch")
+        batch = first.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                     completion_window="24h")
+        while (first.batches.retrieve(batch.id).request_counts or _NoCounts).completed < 50:
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(30)
+    checkpoint = store / "batches" / batch.id / "checkpoint.sqlite"
+    with sqlite3.connect(checkpoint) as conn:
+        done_at_kill = conn.execute("SELECT COUNT(*) FROM items WHERE state = 'done'").fetchone()[0]
+    assert 50 <= done_at_kill < 400
+
+    engine = Engine(make_config(SLOW))
+    with serve(batch_app(engine, store)) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        done = _wait(client, batch.id, ("completed", "failed"))
+        assert done.status == "completed" and done.request_counts is not None
+        assert done.request_counts.completed == 400 and done.output_file_id
+        out = [json.loads(line) for line in client.files.content(done.output_file_id).text.splitlines()]
+    assert sorted(o["custom_id"] for o in out) == sorted(f"req-{i}" for i in range(400))
+    with sqlite3.connect(checkpoint) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM items WHERE runs != 1").fetchone()[0] == 0
+
+
+class _NoCounts:
+    completed = 0

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ from modelyard.batch.dispatch import ENDPOINTS
 from modelyard.batch.format import BatchInputError
 from modelyard.batch.job import BatchPaths, run_batch
 from modelyard.batch.runner import RunOptions
-from modelyard.batch.store import BatchStore
+from modelyard.batch.store import BatchStore, public
 from modelyard.engine import Engine
 from modelyard.errors import RequestError, UnknownModelError
 from modelyard.secrets import SecretScrubber
@@ -66,6 +68,7 @@ class BatchAPI:
             (s.api_key_env for s in engine.config.models.values()), engine.provider_context.env
         )
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._cancel: dict[str, asyncio.Event] = {}
 
     def routes(self) -> list[BaseRoute]:
@@ -146,14 +149,25 @@ class BatchAPI:
         if file["purpose"] != "batch":
             raise RequestError(f"file {input_file_id!r} has purpose {file['purpose']!r}, not 'batch'",
                                param="input_file_id")
-        batch = self.store.new_batch(input_file_id, endpoint, window, body.get("metadata"))
+        batch = self.store.new_batch(input_file_id, endpoint, window, body.get("metadata"), owner=self.owner)
+        self._start(batch["id"])
+        return _json(public(batch))
+
+    def _start(self, batch_id: str) -> None:
         cancel = asyncio.Event()
-        self._cancel[batch["id"]] = cancel
-        self._jobs[batch["id"]] = asyncio.create_task(self._run(batch["id"], cancel), name=batch["id"])
-        return _json(batch)
+        self._cancel[batch_id] = cancel
+        self._jobs[batch_id] = asyncio.create_task(self._run(batch_id, cancel), name=batch_id)
+
+    async def resume(self) -> list[str]:
+        """Restart the unfinished batches of gateway processes that are gone; their checkpoints say what is left."""
+        taken = self.store.claim_orphans(self.owner, _alive)
+        for batch_id in taken:
+            log.warning("resuming batch %s (its gateway process is gone)", batch_id)
+            self._start(batch_id)
+        return taken
 
     async def retrieve_batch(self, request: Request) -> Response:
-        return _json(self._batch(request.path_params["batch_id"]))
+        return _json(public(self._batch(request.path_params["batch_id"])))
 
     async def list_batches(self, request: Request) -> Response:
         try:
@@ -161,7 +175,7 @@ class BatchAPI:
         except ValueError:
             raise RequestError("limit must be an integer", param="limit") from None
         page, more = self.store.list_batches(limit, request.query_params.get("after"))
-        page = [self._live(b) for b in page]
+        page = [public(self._live(b)) for b in page]
         return _json({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
                       "last_id": page[-1]["id"] if page else None, "has_more": more})
 
@@ -174,7 +188,7 @@ class BatchAPI:
         event = self._cancel.get(batch_id)
         if event is not None:
             event.set()
-        return _json(self._live(batch))
+        return _json(public(self._live(batch)))
 
     def _batch(self, batch_id: str) -> dict[str, Any]:
         body = self.store.get_batch(batch_id)
@@ -212,7 +226,11 @@ class BatchAPI:
                            folder / "errors.jsonl", folder / "checkpoint.sqlite")
         watcher = asyncio.create_task(self._watch(batch_id, cancel))
         try:
-            store.update_batch(batch_id, status="in_progress", in_progress_at=int(time.time()))
+            if batch["status"] == "cancelling":
+                cancel.set()
+            else:
+                store.update_batch(batch_id, status="in_progress", in_progress_at=batch["in_progress_at"]
+                                   or int(time.time()))
             backend = LocalBackend.sharing(self.engine, self.redact, concurrency=self.concurrency)
             result = await run_batch(self.engine.config, paths, backend, RunOptions(), endpoint=batch["endpoint"],
                                      cancel=cancel)
@@ -262,6 +280,22 @@ class BatchAPI:
         self.store.close()
 
 
+def _alive(owner: str) -> bool:
+    """Whether the gateway process named ``host:pid`` still runs (another host's: assumed so)."""
+    host, _, pid = owner.rpartition(":")
+    if not pid.isdigit():
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _line_of(problem: str) -> int | None:
     head = problem.split(":", 1)[0]
     return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else None
@@ -274,6 +308,18 @@ def batch_app(engine: Engine, store_root: Path | None = None) -> Starlette:
     api = BatchAPI(engine, BatchStore(store_root))
     app = create_app(engine, routes=api.routes())
     app.state.batches = api
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[None]:
+        async with inner(a):  # the gateway's own start-up first, its shutdown (engine) last
+            await api.resume()
+            try:
+                yield
+            finally:
+                await api.aclose()
+
+    app.router.lifespan_context = lifespan
     return app
 
 

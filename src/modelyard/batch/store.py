@@ -13,10 +13,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BATCH_DIR_ENV", "BatchStore", "default_root"]
+__all__ = ["BATCH_DIR_ENV", "BatchStore", "default_root", "public"]
+
+_UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 
 #: where the gateway keeps batch files; default ``$XDG_DATA_HOME/modelyard/batches``
 BATCH_DIR_ENV = "MODELYARD_BATCH_DIR"
@@ -33,6 +36,11 @@ def default_root() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "modelyard" / "batches"
+
+
+def public(batch: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAI batch object: the store's private fields (``_owner``) removed."""
+    return {k: v for k, v in batch.items() if not k.startswith("_")}
 
 
 def _id(prefix: str) -> str:
@@ -102,7 +110,9 @@ class BatchStore:
     def batch_dir(self, batch_id: str) -> Path:
         return self.root / "batches" / batch_id
 
-    def new_batch(self, input_file_id: str, endpoint: str, window: str, metadata: Any) -> dict[str, Any]:
+    def new_batch(
+        self, input_file_id: str, endpoint: str, window: str, metadata: Any, *, owner: str = ""
+    ) -> dict[str, Any]:
         now = int(time.time())
         body: dict[str, Any] = {
             "id": _id("batch_"), "object": "batch", "endpoint": endpoint, "errors": None,
@@ -111,6 +121,7 @@ class BatchStore:
             "expires_at": now + 86_400, "finalizing_at": None, "completed_at": None, "failed_at": None,
             "expired_at": None, "cancelling_at": None, "cancelled_at": None,
             "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": metadata,
+            "_owner": owner,
         }
         with self._lock:
             self._db.execute("INSERT INTO batches(id, created_at, body) VALUES (?, ?, ?)",
@@ -140,6 +151,27 @@ class BatchStore:
                 self._db.execute("ROLLBACK")
                 raise
         return dict(body)
+
+    def claim_orphans(self, owner: str, alive: Callable[[str], bool]) -> list[str]:
+        """Take over unfinished batches whose owner process is gone (a gateway restarted mid-batch).
+
+        One transaction, so of several workers starting together each orphan goes to one.
+        """
+        taken = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for batch_id, raw in self._db.execute("SELECT id, body FROM batches").fetchall():
+                    body = json.loads(raw)
+                    if body["status"] in _UNFINISHED and not alive(body.get("_owner") or ""):
+                        body["_owner"] = owner
+                        self._db.execute("UPDATE batches SET body = ? WHERE id = ?", (json.dumps(body), batch_id))
+                        taken.append(batch_id)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return taken
 
     def list_batches(self, limit: int = 20, after: str | None = None) -> tuple[list[dict[str, Any]], bool]:
         with self._lock:
