@@ -68,13 +68,32 @@ async def test_stream_yields_same_text_as_chat_and_final_usage(sim_config: Confi
     assert session.trace.answered_by == "small"
 
 
-async def test_latency_budget_and_privacy_hints_filter_candidates(sim_config: Config) -> None:
+@pytest.mark.parametrize(
+    ("hints", "rejected_because"),
+    [
+        ({"latency_budget_ms": 100}, "p50 900 ms exceeds budget 100 ms"),
+        ({"latency_budget_ms": 1000}, None),
+        ({"privacy": "private"}, "privacy tier third_party exceeds required private"),
+        ({"privacy": "device"}, "privacy tier third_party exceeds required device"),
+        ({"privacy": "third_party"}, None),
+        ({"consent_third_party": False}, "third-party model and the user did not consent"),
+        ({"consent_third_party": True}, None),
+        ({"max_cost_usd": 0.000001}, "exceeds max_cost $0.000001"),
+        ({"max_cost_usd": 100.0}, None),
+    ],
+)
+async def test_latency_budget_privacy_consent_and_cost_hints_filter_candidates(
+    sim_config: Config, hints: dict[str, object], rejected_because: str | None
+) -> None:
+    """``big`` (llm, third_party, p50 900 ms, $3/$15 per 1k) is the only llm: each hint admits or rejects it."""
+    request = ChatRequest.from_text("hi", model="llm", max_tokens=50, hints=RoutingHints(**hints))  # type: ignore[arg-type]
     async with Engine(sim_config) as engine:
+        if rejected_because is None:
+            assert (await engine.route(request)).model == "big"
+            return
         with pytest.raises(NoModelFitsError) as info:
-            await engine.route(
-                ChatRequest.from_text("hi", model="llm", hints=RoutingHints(latency_budget_ms=100))
-            )
-    assert "exceeds budget" in info.value.rejected["big"]
+            await engine.route(request)
+    assert set(info.value.rejected) == {"big"} and rejected_because in info.value.rejected["big"]
 
 
 async def test_listeners_see_every_request_even_failures(sim_config: Config) -> None:
