@@ -220,7 +220,7 @@ def main() -> None:
         console.print(
             f"SAM 2 HTTP via gateway: first prompt on an image {cache['first_prompt_ms']:.2f} ms (embed + segment), "
             f"later prompts {cache['later_prompt_ms']:.2f} ms (embedding cached); "
-            f"encoder runs upstream: {sum(up.media.encoder_runs.values())} for {args.images + 1} images"
+            f"encoder runs upstream: {sum(up.media.encoder_runs.values())} for {args.images} images"
         )
         over = overhead(up.url, gw, args.requests)
     table = Table(title=f"gateway overhead on image endpoints (median of {args.requests}, loopback upstream)")

@@ -74,7 +74,7 @@ def segment_of(mask: Mask, score: float, prompt: dict[str, Any] | None = None) -
 def mask_png(mask: Mask) -> bytes:
     """An 8-bit greyscale PNG: 255 on the mask, 0 elsewhere."""
     buffer = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buffer, format="PNG", optimize=True)
+    Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

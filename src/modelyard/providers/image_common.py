@@ -11,12 +11,15 @@ returned on the non-streaming path and the image endpoints only).
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
+from PIL import Image
+
 from modelyard.errors import BadRequestError
-from modelyard.media.decode import DecodedImage, ImageChecks, decode_image, parse_data_url
+from modelyard.media.decode import DecodedImage, parse_data_url
 from modelyard.providers.base import Provider
 from modelyard.types import (
     ChatRequest,
@@ -73,6 +76,12 @@ def segmentation_task(request: ChatRequest) -> SegmentationTask:
     return SegmentationTask(text=request.last_user_text or None)
 
 
+def _header_only(raw: bytes, mime: str) -> DecodedImage:
+    """The edge (`modelyard.media.prepare`) fully decoded and checked this image; read its header only."""
+    with Image.open(io.BytesIO(raw)) as im:
+        return DecodedImage(raw, mime, im.format or "", im.width, im.height)
+
+
 class ImageProvider(Provider):
     """Base for image providers: one image in (segmentation), the stream as one chunk."""
 
@@ -88,12 +97,7 @@ class ImageProvider(Provider):
                         provider=self.kind,
                     )
                 mime, raw = parse_data_url(image.url, param=param)
-                return decode_image(
-                    raw,
-                    checks=ImageChecks(max_bytes=1 << 31, max_pixels=1 << 40, max_side=1 << 20),
-                    param=param,
-                    declared_mime=mime,
-                )
+                return _header_only(raw, mime)
         raise BadRequestError(
             f"{self.spec.name!r} segments an image and the request has none", model=self.spec.name, provider=self.kind
         )
