@@ -23,6 +23,12 @@
 
 Vendor errors are mapped to this tree at the provider edge, so resilience code
 (fallbacks, retries, breakers) acts on ``ProviderError.kind`` alone.
+
+Every error may carry ``retry_after``: the seconds after which the same request
+can succeed, when whoever raised it knows (an upstream's Retry-After, a breaker's
+cool-down, a rate-limit bucket's refill, a budget window's reset). The gateway
+turns it into ``Retry-After`` / ``retry-after-ms`` headers in one place
+(`modelyard.server.errors.describe`).
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ class ModelyardError(Exception):
     status_code: int = 500
     #: OpenAI error ``type`` string for the error body.
     error_type: str = "api_error"
+    #: Seconds until the same request can succeed, when known; the gateway sends it as ``Retry-After``.
+    retry_after: float | None = None
 
 
 class ConfigError(ModelyardError):
@@ -133,8 +141,15 @@ class NoModelFitsError(RoutingError):
 
 
 class BudgetExceededError(ModelyardError):
+    """A cost cap would be passed. ``retry_after``: seconds until the capping window resets (daily,
+    monthly tenant budgets); None for a per-request cap, which no wait lifts."""
+
     status_code = 402
     error_type = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimitExceededError(ModelyardError):

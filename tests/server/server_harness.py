@@ -78,10 +78,11 @@ def serve(app: Any) -> Iterator[str]:
 
 
 class Gateway:
-    def __init__(self, url: str, engine: Engine, traces: Traces) -> None:
+    def __init__(self, url: str, engine: Engine, traces: Traces, app: Any = None) -> None:
         self.url = url
         self.engine = engine
         self.traces = traces
+        self.app = app  # the Starlette app: app.state.drain starts a graceful shutdown
 
     def client(self, api_key: str = "unused", **kwargs: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, **kwargs)
@@ -96,5 +97,6 @@ def running(yaml_text: str = SIM_CONFIG, *, env: dict[str, str] | None = None) -
         listeners=[traces],
         provider_context=ProviderContext(env=env) if env is not None else None,
     )
-    with serve(create_app(engine)) as url:
-        yield Gateway(url, engine, traces)
+    app = create_app(engine)
+    with serve(app) as url:
+        yield Gateway(url, engine, traces, app)

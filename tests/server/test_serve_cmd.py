@@ -7,11 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from modelyard.testing import Fault, LoopbackUpstream
 from tests.server.server_harness import SIM_CONFIG
 
 MODELYARD = [str(Path(sys.executable).parent / "modelyard")]
@@ -76,3 +78,70 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path) -> None:
     assert code == 0, output
     assert f"{answer.headers['x-request-id']} POST /v1/chat/completions 200" in output
     assert "SIMULATED" in output
+
+
+def test_sigterm_drains_requests_in_flight_and_refuses_new_ones_with_retry_after(tmp_path: Path) -> None:
+    """A real SIGTERM: the slow request in flight is answered, a new one gets 503 + Retry-After, then exit."""
+    with LoopbackUpstream.running_in_thread() as upstream:
+        config = tmp_path / "gw.yaml"
+        config.write_text(
+            f"""
+version: 1
+gateway: {{drain_s: 10, drain_retry_after_s: 3}}
+models:
+  up: {{family: llm, provider: openai, base_url: "{upstream.url}/v1", timeout_s: 10}}
+routers: {{default: {{kind: fixed, target: up}}}}
+"""
+        )
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = (tmp_path / "serve.log").open("w+")
+        process = subprocess.Popen(
+            [*MODELYARD, "serve", "--config", str(config), "--port", str(port), "--log-level", "info"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{base}/healthz")
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.05)
+            upstream.faults.add(Fault(latency_ms=1500, times=1))
+            in_flight: list[httpx.Response] = []
+            body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
+            worker = threading.Thread(
+                target=lambda: in_flight.append(httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30))
+            )
+            worker.start()
+            while not upstream.requests and time.monotonic() < deadline:
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            time.sleep(0.3)
+            refused = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10)
+            health = httpx.get(f"{base}/healthz")
+            worker.join(30)
+            code = process.wait(timeout=20)
+            stopped = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log.seek(0)
+    output = log.read()
+    log.close()
+    assert [r.status_code for r in in_flight] == [200], output
+    assert in_flight[0].json()["choices"][0]["message"]["content"] == "echo: slow one"
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "3", output
+    assert refused.headers["retry-after-ms"] == "3000"
+    assert refused.json()["error"]["type"] == "service_unavailable"
+    assert health.status_code == 503
+    assert stopped < 5  # it stopped once the request in flight was done, not after drain_s
+    assert code in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal after a clean shutdown
+    assert "draining: 1 request(s) in flight" in output
+    assert f"{refused.headers['x-request-id']} POST /v1/chat/completions 503" in output

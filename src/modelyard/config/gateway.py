@@ -35,6 +35,18 @@ class GatewaySettings(BaseModel):
     api_keys: list[GatewayKey] = Field(default_factory=list)
     default_latency_budget_ms: float = Field(default=60_000, gt=0)
     max_request_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    drain_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="on SIGTERM/SIGINT, how long requests in flight may still finish while new ones get 503 "
+        "with Retry-After; the server stops as soon as none is left. 0: stop at once",
+    )
+    drain_retry_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="the Retry-After (seconds) sent while draining: time for a restart, or for a load "
+        "balancer to send the retry to another instance",
+    )
     max_n: int = Field(
         default=8,
         ge=1,

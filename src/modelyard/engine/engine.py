@@ -373,6 +373,8 @@ class Engine:
         alike, whether routing or the call failed.
         """
         if self.resilience is None or not self.resilience.wants_safe_default(exc):
+            if self.resilience is not None:  # the gateway's Retry-After, when the wait is known
+                exc.retry_after = self.resilience.retry_after(exc)
             _fail(trace, exc)
             raise exc
         return self.resilience.safe_default(exc, trace, decision)

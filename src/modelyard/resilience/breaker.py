@@ -232,16 +232,26 @@ class Breaker:
 
     def unavailable_reason(self) -> str | None:
         """From the last known record (sync, for routers): open and cooling down, or probes all taken."""
+        left = self.retry_in()
+        if left is None:
+            return None
+        rec = self.snapshot
+        assert rec is not None
+        if rec["state"] == "open":
+            return f"circuit breaker open ({rec['reason']}); probe in {left:.1f}s"
+        return "circuit breaker half-open; probe in flight"
+
+    def retry_in(self) -> float | None:
+        """Seconds until the breaker admits a call again (from the last known record); None if it does now."""
         rec = self.snapshot
         if rec is None or not self.cfg.enabled:
             return None
         now = self._clock()
         if rec["state"] == "open" and now - rec["opened_at"] < self.cfg.cooldown_s:
-            left = rec["opened_at"] + self.cfg.cooldown_s - now
-            return f"circuit breaker open ({rec['reason']}); probe in {left:.1f}s"
+            return float(rec["opened_at"] + self.cfg.cooldown_s - now)
         probes_taken = rec["state"] == "half_open" and rec["probes"] >= self.cfg.half_open_probes
         if probes_taken and now - rec["since"] < self.cfg.cooldown_s:
-            return "circuit breaker half-open; probe in flight"
+            return float(rec["since"] + self.cfg.cooldown_s - now)  # a stuck probe is retried then
         return None
 
 

@@ -90,16 +90,35 @@ class Budget:
         values = await self._state.counters([c[0] for c in counters])
         return {label: v / _NANO for (_, _, _, label), v in zip(counters, values, strict=True)}
 
+    def resets_in(self, label: str) -> float:
+        """Seconds until a ``daily`` (next 00:00 UTC) or ``monthly`` (the 1st, 00:00 UTC) window resets."""
+        now = dt.datetime.fromtimestamp(self._clock(), tz=dt.UTC)
+        if label == "daily":
+            reset = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+        else:
+            year, month = (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+            reset = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+        return (reset - now).total_seconds()
+
+    def _refusal(self, message: str, labels: list[str]) -> BudgetExceededError:
+        """The error for caps ``labels`` being used up: ``retry_after`` once all of them have reset."""
+        wait = max(self.resets_in(label) for label in labels)
+        reset = dt.datetime.fromtimestamp(self._clock() + wait, tz=dt.UTC)
+        return BudgetExceededError(f"{message}; it resets at {reset:%Y-%m-%d %H:%M} UTC", retry_after=wait)
+
     async def check_tenant(self, tenant: str | None) -> None:
-        """Refuse at the door when a cap is already used up."""
+        """Refuse at the door when a cap is already used up (``retry_after``: until it resets)."""
         counters = self._counters(tenant)
         values = await self._state.counters([c[0] for c in counters])
-        for (_, limit, _, label), used in zip(counters, values, strict=True):
-            if used >= limit:
-                raise BudgetExceededError(
-                    f"tenant {tenant or 'anonymous'!r} has used its {label} budget "
-                    f"(${used / _NANO:.6f} of ${limit / _NANO:.6f})"
-                )
+        pairs = zip(counters, values, strict=True)
+        over = [(label, used, limit) for (_, limit, _, label), used in pairs if used >= limit]
+        if over:
+            label, used, limit = over[0]
+            raise self._refusal(
+                f"tenant {tenant or 'anonymous'!r} has used its {label} budget "
+                f"(${used / _NANO:.6f} of ${limit / _NANO:.6f})",
+                [o[0] for o in over],
+            )
 
     # -- per call -----------------------------------------------------------------
 
@@ -126,9 +145,10 @@ class Budget:
             )
             if not result.ok:
                 over = [c[3] for c, used in zip(counters, result.used, strict=True) if used + nano > c[1]]
-                raise BudgetExceededError(
+                raise self._refusal(
                     f"tenant {trace.tenant or 'anonymous'!r}: {model!r} may cost up to ${usd:.6f}, "
-                    f"more than is left of its {' and '.join(over)} budget"
+                    f"more than is left of its {' and '.join(over)} budget",
+                    over,
                 )
         else:
             nano = 0

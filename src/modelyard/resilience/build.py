@@ -51,6 +51,16 @@ class Resilience:
             return any(self.calls.unavailable_reason(m) for m in exc.rejected if m in self.calls.registry)
         return False
 
+    def retry_after(self, exc: ModelyardError) -> float | None:
+        """Seconds until ``exc``'s request can succeed, when this layer knows: a family whose models are
+        out of rotation (open breakers, rate limits) is back when the first of them is. None otherwise."""
+        if exc.retry_after is not None:
+            return exc.retry_after
+        if isinstance(exc, NoModelFitsError):
+            waits = [w for m in exc.rejected if m in self.calls.registry and (w := self.calls.retry_in(m)) is not None]
+            return min(waits) if waits else None
+        return None
+
     def safe_default(
         self, exc: ModelyardError, trace: RequestTrace, decision: Decision | None
     ) -> tuple[ChatResponse, Decision]:

@@ -127,6 +127,13 @@ class ResilientCalls:
             return None
         return self.breakers[model].unavailable_reason() or self.limits.model_unavailable(model)
 
+    def retry_in(self, model: str) -> float | None:
+        """Seconds until ``model`` is back in rotation (breaker cool-down, rate-limit refill); None if it is in."""
+        if model not in self.breakers.breakers:
+            return None
+        waits = [w for w in (self.breakers[model].retry_in(), self.limits.model_retry_in(model)) if w is not None]
+        return max(waits) if waits else None
+
     # -- at the door ---------------------------------------------------------------
 
     async def admit(self, request: ChatRequest, trace: RequestTrace) -> None:

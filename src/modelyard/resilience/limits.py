@@ -119,12 +119,23 @@ class Limits:
 
     def model_unavailable(self, model: str) -> str | None:
         """For routers: a ``skip`` model whose buckets were last seen empty."""
+        empty = self._empty_buckets(model)
+        return f"at its {empty[0][0].rsplit(':', 1)[-1]} rate limit" if empty else None
+
+    def model_retry_in(self, model: str) -> float | None:
+        """Seconds until a ``skip`` model's empty buckets (as last seen) hold a request again; None if none is empty."""
+        empty = self._empty_buckets(model)
+        return max(wait for _, wait in empty) if empty else None
+
+    def _empty_buckets(self, model: str) -> list[tuple[str, float]]:
+        """(key, seconds until one request fits) for the ``skip`` model's buckets last seen below one."""
         limit = self.settings.models.get(model)
         if limit is None or limit.on_limit != "skip":
-            return None
+            return []
         now = self._clock()
+        empty = []
         for key, _ in self._buckets("model", model, limit):
             seen = self._seen.get(key)
-            if seen is not None and seen.level_now(now) < 1.0:
-                return f"at its {key.rsplit(':', 1)[-1]} rate limit"
-        return None
+            if seen is not None and (level := seen.level_now(now)) < 1.0:
+                empty.append((key, (1.0 - level) / seen.rate))
+        return empty

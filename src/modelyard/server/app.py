@@ -27,6 +27,7 @@ from modelyard.errors import ModelyardError
 from modelyard.server.access import RequestContext
 from modelyard.server.auth import GatewayAuth
 from modelyard.server.context import request_info
+from modelyard.server.drain import Drain, DrainGuard
 from modelyard.server.errors import Redactor, error_response, exception_response
 from modelyard.server.openai_api import OpenAIAPI
 
@@ -38,16 +39,22 @@ log = logging.getLogger("modelyard.server")
 CONFIG_ENV = "MODELYARD_CONFIG"
 
 
-def build_middleware(engine: Engine, extra: Sequence[Middleware] = ()) -> list[Middleware]:
+def build_middleware(
+    engine: Engine, extra: Sequence[Middleware] = (), *, drain: Drain | None = None, redact: Redactor | None = None
+) -> list[Middleware]:
     """The middleware stack, outermost first.
 
     1. `RequestContext` — request id, ``x-request-id`` header, access log
        (outermost, so even a 401 is logged with its id);
-    2. `GatewayAuth` — gateway keys, sets the tenant;
-    3. ``extra`` — e.g. metrics, tenant limits, budgets: they see the tenant.
+    2. `DrainGuard` (with ``drain``) — counts requests in flight; while the gateway
+       shuts down, new ones get 503 + Retry-After;
+    3. `GatewayAuth` — gateway keys, sets the tenant;
+    4. ``extra`` — e.g. metrics, tenant limits, budgets: they see the tenant.
     """
+    guard = [Middleware(DrainGuard, drain=drain, redact=redact or Redactor())] if drain is not None else []
     return [
         Middleware(RequestContext),
+        *guard,
         Middleware(GatewayAuth, keys=engine.config.gateway.api_keys),
         *extra,
     ]
@@ -60,11 +67,17 @@ def create_app(
     middleware: Sequence[Middleware] = (),
     redactor: Redactor | None = None,
 ) -> Starlette:
-    """The gateway for ``engine``; the app owns it and closes it on shutdown."""
+    """The gateway for ``engine``; the app owns it and closes it on shutdown.
+
+    ``app.state.drain`` is the gateway's `Drain`: SIGTERM/SIGINT (main thread) or
+    ``drain.begin()`` start the graceful shutdown described in `modelyard.server.drain`.
+    """
     redact = redactor or Redactor.from_env(
         (spec.api_key_env for spec in engine.config.models.values()), engine.provider_context.env
     )
     api = OpenAIAPI(engine, redact)
+    gateway = engine.config.gateway
+    drain = Drain(gateway.drain_s, gateway.drain_retry_after_s)
 
     async def on_modelyard_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ModelyardError)
@@ -84,9 +97,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await warm_up(engine, redact)
+        restore = drain.install_signal_handlers(asyncio.get_running_loop())
         try:
             yield
         finally:
+            restore()
             await engine.aclose()
 
     if engine.telemetry is not None:  # /metrics, /v1/feedback, /dashboard
@@ -95,7 +110,7 @@ def create_app(
         routes = [*telemetry_routes(engine.telemetry), *routes]
     app = Starlette(
         routes=[*api.routes(), *routes],
-        middleware=build_middleware(engine, middleware),
+        middleware=build_middleware(engine, middleware, drain=drain, redact=redact),
         exception_handlers={
             ModelyardError: on_modelyard_error,
             HTTPException: on_http_error,
@@ -104,6 +119,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.drain = drain
     return app
 
 

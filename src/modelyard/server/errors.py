@@ -7,6 +7,13 @@ parse into their exception classes, so a client sees ``BadRequestError`` for
 comes from the `modelyard.errors` tree (``status_code``, ``error_type``);
 nothing here decides policy.
 
+Retry-After comes from the error, here and nowhere else: any error that knows
+when the same request can succeed (``ModelyardError.retry_after``: an open
+breaker's cool-down, a rate limit's refill, a budget window's reset, an
+upstream's own Retry-After, a draining gateway) gets ``Retry-After`` in whole
+seconds (rounded up, at least 1) and ``retry-after-ms`` (as OpenAI sends it;
+the OpenAI SDKs read it first and wait exactly that long before retrying).
+
 Messages pass through a `Redactor` that knows the values of the upstream API
 keys the configuration names, so even a provider bug cannot echo one back.
 """
@@ -32,18 +39,34 @@ from modelyard.secrets import SecretScrubber
 from modelyard.server.jsonio import dumps
 
 __all__ = [
+    "GatewayDrainingError",
     "PayloadTooLargeError",
     "Redactor",
     "error_body",
     "error_response",
     "exception_response",
     "invalid_body",
+    "retry_headers",
 ]
+
 
 class PayloadTooLargeError(RequestError):
     """The body is larger than ``gateway.max_request_bytes``."""
 
     status_code = 413
+
+
+class GatewayDrainingError(ModelyardError):
+    """The gateway is shutting down: requests in flight finish, new ones get HTTP 503 and ``Retry-After``."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            "the gateway is shutting down and takes no new requests; retry after the Retry-After delay"
+        )
+        self.retry_after = retry_after
 
 
 #: The gateway's name for the shared scrubber (it redacts client-facing text).
@@ -73,21 +96,28 @@ def error_response(
     )
 
 
+def retry_headers(seconds: float | None) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, rounded up, ≥ 1) and ``retry-after-ms`` (≥ 1) for a known wait."""
+    if seconds is None or not math.isfinite(seconds):
+        return {}
+    return {
+        "retry-after": str(max(1, math.ceil(seconds))),
+        "retry-after-ms": str(max(1, math.ceil(seconds * 1000.0))),
+    }
+
+
 def describe(exc: ModelyardError, redact: Redactor) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, OpenAI error body, extra headers) for a modelyard error."""
+    """(status, OpenAI error body, extra headers) for a modelyard error; Retry-After when it knows the wait."""
     param: str | None = None
     code: str | None = None
-    headers: dict[str, str] = {}
     if isinstance(exc, RequestError):
         param, code = exc.param, exc.code
     elif isinstance(exc, ProviderError):
         code = exc.kind.value
     if isinstance(exc, RateLimitedError | RateLimitExceededError):
         code = code or "rate_limited"
-        if exc.retry_after is not None:
-            headers["retry-after"] = str(max(0, math.ceil(exc.retry_after)))
     body = error_body(redact(str(exc)), exc.error_type, param=param, code=code)
-    return exc.status_code, body, headers
+    return exc.status_code, body, retry_headers(exc.retry_after)
 
 
 def exception_response(exc: ModelyardError, redact: Redactor) -> Response:
