@@ -203,6 +203,12 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
             cond.classification_request,
             lambda f: isinstance(read_classification(f.request), ClassificationTask),
         )
+    if cond.image_quality is not None:
+        qualities = frozenset(q.lower() for q in cond.image_quality)
+        yield Check(f"image_quality in [{', '.join(sorted(qualities))}]", lambda f: _image_quality(f) in qualities)
+    if cond.image_steps_below is not None:
+        steps = cond.image_steps_below
+        yield Check(f"image_steps_below: {steps}", lambda f: (s := _image_steps(f)) is not None and s < steps)
     if cond.custom is not None:
         for name in _one_or_many(cond.custom):
             fn = registry.get(name)
@@ -222,6 +228,19 @@ def _checks(cond: Condition, key: str, registry: PredicateRegistry) -> Iterator[
         inner = compile_condition(cond.unless, f"{key}.unless", registry)
         label = ", ".join(c.label for c in inner)
         yield Check(f"unless {{{label}}}", lambda f: first_failure(inner, f) >= 0)
+
+
+def _image_quality(f: Facts) -> str | None:
+    """The generation's requested quality, lower-cased; ``unset`` when it names none; None for other requests."""
+    task = f.request.image_task
+    if task is None or task.kind != "generate":
+        return None
+    return (task.quality or "unset").lower()
+
+
+def _image_steps(f: Facts) -> int | None:
+    task = f.request.image_task
+    return task.steps if task is not None and task.kind == "generate" else None
 
 
 def _short(pattern: str, limit: int = 48) -> str:

@@ -91,6 +91,15 @@ class Condition(BaseModel):
         description="the last user message asks to classify one text: a task prefix ('sentiment: …') or "
         "natural language ('Is this review positive or negative: …'); see modelyard.types.classification",
     )
+    image_quality: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="an image generation asks for one of these qualities (OpenAI Images API 'quality': "
+        "low, medium, high, standard, hd, auto; 'unset' matches a request that names none)",
+    )
+    image_steps_below: int | None = Field(
+        default=None, gt=0, description="an image generation asks for fewer than N sampling steps (drafts)"
+    )
     custom: str | list[str] | None = Field(
         default=None, description="predicates registered from Python with register_predicate"
     )
