@@ -137,10 +137,13 @@ def test_token_array_embeddings_are_refused_clearly(client: openai.OpenAI) -> No
     assert "token-array" in error["message"]
 
 
-def test_n_above_one_is_refused(client: openai.OpenAI) -> None:
+def test_n_above_the_gateway_limit_is_400_naming_n(client: openai.OpenAI) -> None:
+    """n > 1 is served (tests/server/test_choices.py); above ``gateway.max_n`` (default 8) it is a 400."""
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="default", messages=USER, n=2)  # type: ignore[arg-type]
-    assert _body(caught.value)["param"] == "n"
+        client.chat.completions.create(model="default", messages=USER, n=9)  # type: ignore[arg-type]
+    error = _body(caught.value)
+    assert error["param"] == "n" and "gateway.max_n = 8" in error["message"]
+    assert len(client.chat.completions.create(model="default", messages=USER, n=8).choices) == 8  # type: ignore[arg-type]
 
 
 FAILING = """

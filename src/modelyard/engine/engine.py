@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelyard.config import Config, load_config, load_default_config
 from modelyard.encoders import default_encoder
+from modelyard.engine.choices import ChoiceCalls, execute_choices
 from modelyard.engine.resolve import resolve
 from modelyard.errors import ConfigError, ModelyardError, ProviderError, RequestError
 from modelyard.providers import Provider, ProviderContext, create_provider
@@ -158,7 +159,8 @@ class Engine:
             calls = self.resilience.calls
             availability = availability or self.resilience.availability
         self.availability: Availability = availability or AlwaysAvailable()
-        self.calls: CallPath = calls or ModelCalls(self.providers)
+        # n > 1 (several choices): passed to providers that take it, fanned out for the rest (engine/choices.py)
+        self.calls: CallPath = ChoiceCalls(calls or ModelCalls(self.providers), self.providers)
         self.listeners: list[RequestListener] = list(listeners)
         self.telemetry: TelemetryHub | None = None
         if config.telemetry.enabled:  # records, metrics, traces: a listener like any other
@@ -212,6 +214,7 @@ class Engine:
             tenant=request.hints.tenant,
             requested_model=request.model,
             stream=bool(getattr(request, "stream", False)),
+            n=request.choice_count if isinstance(request, ChatRequest) else 1,
             endpoint=endpoint,
         )
 
@@ -257,7 +260,7 @@ class Engine:
             decision, executor = await resolve(self._name(request), request, self.routers, ctx)
             trace.decision = decision
             if executor is not None:
-                execution = await executor.execute(request, ctx)
+                execution = await execute_choices(executor, request, ctx, self.calls)  # once per choice
                 decision = decision.then(execution.decision) if decision.path else execution.decision
                 response = execution.response
                 trace.details.update(execution.details)
@@ -306,7 +309,7 @@ class Engine:
         parts: list[str] | None = [] if self._text_listeners else None  # answer text, only if captured
         try:
             if executor is not None:
-                execution = await executor.execute(request, ctx)
+                execution = await execute_choices(executor, request, ctx, self.calls)  # once per choice
                 trace.decision = decision.then(execution.decision) if decision.path else execution.decision
                 trace.answered_by = execution.response.model
                 trace.details.update(execution.details)
@@ -325,7 +328,7 @@ class Engine:
                     trace.ttft_ms = trace.elapsed_ms()
                     first = False
                 sent = True
-                if parts is not None:
+                if parts is not None and chunk.index == 0:  # the captured answer is choice 0's, as in chat
                     parts.append(chunk.text)
                 yield chunk
         except ModelyardError as exc:
@@ -408,9 +411,12 @@ class Engine:
 
 
 async def _chunks_of(response: ChatResponse) -> AsyncIterator[StreamChunk]:
-    """A whole answer (an executing router's, the safe default) as a stream: the text, then the end."""
-    yield StreamChunk(text=response.text)
-    yield StreamChunk(finish_reason=response.finish_reason, usage=response.usage)
+    """A whole answer (an executing router's, the safe default) as a stream: the text, then the end.
+
+    Every choice of it (``n > 1``), each ending with its finish; usage on the last chunk.
+    """
+    for chunk in response.as_chunks():
+        yield chunk
 
 
 def _fail(trace: RequestTrace, exc: ModelyardError) -> None:

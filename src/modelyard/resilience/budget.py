@@ -55,11 +55,12 @@ class Budget:
     # -- estimates ---------------------------------------------------------------
 
     def worst_case(self, spec: ModelSpec, request: ChatRequest) -> float:
-        """An upper bound on what one call can cost: full output length, generous input count."""
+        """An upper bound on what one call can cost: full output length (for each of ``n`` choices
+        passed through in the call), generous input count (billed once)."""
         out = request.output_token_limit or spec.max_output_tokens or self.settings.default_max_output_tokens
         usage = Usage(
             input_tokens=math.ceil(request.estimate_input_tokens() * self.settings.input_margin),
-            output_tokens=out,
+            output_tokens=out * request.choice_count,
             images=len(request.images),
         )
         return spec.price.cost(usage)

@@ -17,7 +17,7 @@ from modelyard.providers.calls import ModelCalls
 from modelyard.registry import Registry
 from modelyard.resilience.calls import ResilientCalls
 from modelyard.resilience.state import StateBackend, create_state
-from modelyard.types import ChatRequest, ChatResponse, Decision, RequestTrace, Target
+from modelyard.types import ChatRequest, ChatResponse, Choice, Decision, RequestTrace, Target
 
 __all__ = ["SAFE_DEFAULT_MODEL", "Resilience", "build_resilience"]
 
@@ -64,7 +64,11 @@ class Resilience:
     def safe_default(
         self, exc: ModelyardError, trace: RequestTrace, decision: Decision | None
     ) -> tuple[ChatResponse, Decision]:
-        """The apology, marked ``finish_reason: safe_default``; the trace says why."""
+        """The apology, marked ``finish_reason: safe_default``; the trace says why.
+
+        A request for ``n > 1`` choices (``trace.n``) gets the apology as each of its
+        ``n`` choices, so a client reading ``choices[n - 1]`` still finds one.
+        """
         trace.status = "safe_default"
         trace.error = str(exc)[:500]
         trace.error_kind = exc.kind.value if isinstance(exc, ProviderError) else type(exc).__name__
@@ -75,6 +79,12 @@ class Resilience:
             provider="modelyard",
             text=self.settings.safe_default.message,
             finish_reason="safe_default",
+            choices=[
+                Choice(index=i, text=self.settings.safe_default.message, finish_reason="safe_default")
+                for i in range(trace.n)
+            ]
+            if trace.n > 1
+            else [],
         )
         decision = decision or Decision(
             target=Target(kind="model", name=SAFE_DEFAULT_MODEL),

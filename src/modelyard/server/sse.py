@@ -3,7 +3,9 @@
 The wire order is what the OpenAI SDKs expect: a first chunk with the role,
 one chunk per content delta, a chunk with ``finish_reason``, a usage chunk
 (``choices: []``) when the client asked for ``stream_options.include_usage``,
-then ``data: [DONE]``. The last chunk before ``[DONE]`` carries the
+then ``data: [DONE]``. With ``n > 1`` every choice gets its role chunk, its
+deltas carry their choice ``index`` (choices interleave) and each choice ends
+with its own ``finish_reason`` chunk; the usage chunk counts every choice. The last chunk before ``[DONE]`` carries the
 ``modelyard`` field (model, route, cost) — cost is only known once the
 upstream stream has ended, so the finish chunk is held back until then.
 
@@ -47,12 +49,13 @@ def _event(payload: dict[str, Any]) -> bytes:
 
 
 class ChunkFramer:
-    """Builds the ``data:`` events of one stream; id, created and model stay fixed."""
+    """Builds the ``data:`` events of one stream; id, created, model and the number of choices stay fixed."""
 
-    def __init__(self, completion_id: str, created: int, model: str) -> None:
+    def __init__(self, completion_id: str, created: int, model: str, *, choices: int = 1) -> None:
         self.id = completion_id
         self.created = created
         self.model = model
+        self.choices = choices
 
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
         return _event(
@@ -67,8 +70,10 @@ class ChunkFramer:
         )
 
     def role(self) -> bytes:
-        return self._chunk(
-            [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+        """The opening chunk of each choice."""
+        return b"".join(
+            self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            for i in range(self.choices)
         )
 
     def delta(self, chunk: StreamChunk) -> bytes | None:
@@ -79,11 +84,18 @@ class ChunkFramer:
             delta["tool_calls"] = chunk.tool_calls
         if not delta:
             return None
-        return self._chunk([{"index": 0, "delta": delta, "finish_reason": None}])
+        return self._chunk([{"index": chunk.index, "delta": delta, "finish_reason": None}])
 
-    def finish(self, finish_reason: str, extension: dict[str, Any] | None) -> bytes:
-        extra = {"modelyard": extension} if extension is not None else {}
-        return self._chunk([{"index": 0, "delta": {}, "finish_reason": finish_reason}], **extra)
+    def finish(self, reasons: dict[int, str], extension: dict[str, Any] | None) -> bytes:
+        """Each choice's closing chunk (``stop`` where none was given); ``extension`` rides on the last."""
+        last = self.choices - 1
+        return b"".join(
+            self._chunk(
+                [{"index": i, "delta": {}, "finish_reason": reasons.get(i) or "stop"}],
+                **({"modelyard": extension} if extension is not None and i == last else {}),
+            )
+            for i in range(self.choices)
+        )
 
     def usage(self, usage: Usage, extension: dict[str, Any]) -> bytes:
         return self._chunk([], usage=usage_body(usage), modelyard=extension)
@@ -147,16 +159,16 @@ class SSEResponse:
             await send({"type": "http.response.body", "body": data, "more_body": True})
 
         framer = self.framer
-        finish_reason: str | None = None
+        reasons: dict[int, str] = {}  # finish_reason per choice index
         usage: Usage | None = None
 
         async def take(chunk: StreamChunk) -> None:
-            nonlocal finish_reason, usage
+            nonlocal usage
             event = framer.delta(chunk)
             if event is not None:
                 await emit(event)
             if chunk.finish_reason is not None:
-                finish_reason = chunk.finish_reason
+                reasons[chunk.index] = chunk.finish_reason
             if chunk.usage is not None:
                 usage = chunk.usage
 
@@ -167,7 +179,7 @@ class SSEResponse:
             async for chunk in self.chunks:
                 await take(chunk)
             extension = self.finish()
-            tail = framer.finish(finish_reason or "stop", None if self.include_usage else extension)
+            tail = framer.finish(reasons, None if self.include_usage else extension)
             if self.include_usage:
                 tail += framer.usage(usage or Usage(), extension)
             await send({"type": "http.response.body", "body": tail + DONE, "more_body": False})

@@ -4,6 +4,8 @@ Each protocol module parses its wire format into a `Turn` and renders an
 `Answer` back, so the three protocols answer the same request identically and
 tests can compare them. The answer echoes the last user text and says how many
 images arrived; tokens are counted as words so the numbers are predictable.
+A request for several choices (OpenAI ``n``, Gemini ``candidateCount``) gets
+distinct ones: choice ``i > 0`` ends with `` [choice i]``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "Turn",
     "WireProtocol",
     "answer",
+    "answers",
     "embedding",
     "json_reply",
     "logprob",
@@ -91,6 +94,7 @@ class Turn:
     tools: list[str] = field(default_factory=list)
     tool_result: str | None = None
     logprobs: bool = False
+    choices: int = 1
 
 
 @dataclass
@@ -111,8 +115,8 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def answer(turn: Turn, *, context_window: int | None = None) -> Answer:
-    """The deterministic reply; raises `ContextOverflow` when the prompt is over the window."""
+def answer(turn: Turn, *, context_window: int | None = None, choice: int = 0) -> Answer:
+    """The deterministic reply to choice ``choice``; raises `ContextOverflow` when the prompt is over the window."""
     input_tokens = sum(word_count(t) for t in turn.texts) + IMAGE_TOKENS * turn.images + 3 * turn.messages
     if context_window is not None and input_tokens > context_window:
         raise ContextOverflow(input_tokens, context_window)
@@ -125,11 +129,18 @@ def answer(turn: Turn, *, context_window: int | None = None) -> Answer:
         text = f"echo: {' '.join(turn.user_text.split()) or '(no text)'}"
         if turn.images:
             text += f" [images: {turn.images}]"
+        if choice:
+            text += f" [choice {choice}]"
     words = text.split(" ")
     finish = "stop"
     if turn.max_tokens is not None and len(words) > turn.max_tokens:
         words, finish = words[: turn.max_tokens], "length"
     return Answer(" ".join(words), finish, input_tokens, len(words))
+
+
+def answers(turn: Turn, first: Answer) -> list[Answer]:
+    """``first`` and the other choices the turn asked for, in index order."""
+    return [first, *(answer(turn, choice=i) for i in range(1, turn.choices))]
 
 
 def pieces(text: str) -> list[str]:

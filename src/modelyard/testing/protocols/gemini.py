@@ -3,6 +3,8 @@
 ``models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` (events
 end in CRLF, as Google's do), ``:batchEmbedContents`` and ``:embedContent``.
 Both camelCase and snake_case field names are accepted, as the real API does.
+``generationConfig.candidateCount`` (1 to 8) asks for several candidates; the
+prompt is counted once and ``candidatesTokenCount`` sums them all.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from modelyard.testing.protocols.common import (
     ProtocolError,
     Reply,
     Turn,
+    answers,
     embedding,
     json_reply,
     pieces,
@@ -40,10 +43,32 @@ _STATUS = {
 }
 _TYPES = "type.googleapis.com/google.rpc."
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
+_MAX_CANDIDATES = 8
 
 
 def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     return obj.get(camel, obj.get(snake))
+
+
+def _candidate(index: int, ans: Answer, filtered: bool) -> dict[str, Any]:
+    text = "" if filtered else ans.text
+    parts: list[dict[str, Any]] = [{"text": text}] if text else []
+    if ans.tool_name and not filtered:
+        parts.append({"functionCall": {"name": ans.tool_name, "args": ans.tool_args}})
+    candidate: dict[str, Any] = {
+        "index": index,
+        "content": {"role": "model", "parts": parts},
+        "finishReason": "SAFETY" if filtered else _FINISH[ans.finish],
+    }
+    if filtered:
+        candidate["safetyRatings"] = [
+            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+        ]
+    return candidate
+
+
+def _calls_only(candidate: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in candidate["content"]["parts"] if "functionCall" in p]
 
 
 class GeminiProtocol:
@@ -73,6 +98,12 @@ class GeminiProtocol:
         config = _get(body, "generationConfig", "generation_config") or {}
         limit = _get(config, "maxOutputTokens", "max_output_tokens")
         turn.max_tokens = int(limit) if limit else None
+        count = _get(config, "candidateCount", "candidate_count")
+        if count is not None and (type(count) is not int or not 1 <= count <= _MAX_CANDIDATES):
+            raise ProtocolError(
+                400, f"* GenerateContentRequest.generation_config.candidate_count: must be 1 to {_MAX_CANDIDATES}"
+            )
+        turn.choices = count or 1
         calling = _get(
             _get(body, "toolConfig", "tool_config") or {}, "functionCallingConfig", "function_calling_config"
         )
@@ -123,43 +154,39 @@ class GeminiProtocol:
         self, model: str, body: dict[str, Any], turn: Turn, ans: Answer, *, stream: bool, filtered: bool
     ) -> Reply:
         rid = f"loopback-{next(self._ids)}"
-        finish = "SAFETY" if filtered else _FINISH[ans.finish]
-        text = "" if filtered else ans.text
+        every = answers(turn, ans)
+        output = sum(a.output_tokens for a in every)  # the prompt is counted once for all candidates
         usage = {
             "promptTokenCount": ans.input_tokens,
-            "candidatesTokenCount": ans.output_tokens,
-            "totalTokenCount": ans.input_tokens + ans.output_tokens,
+            "candidatesTokenCount": output,
+            "totalTokenCount": ans.input_tokens + output,
         }
-        parts: list[dict[str, Any]] = [{"text": text}] if text else []
-        if ans.tool_name and not filtered:
-            parts.append({"functionCall": {"name": ans.tool_name, "args": ans.tool_args}})
-        candidate: dict[str, Any] = {
-            "index": 0,
-            "content": {"role": "model", "parts": parts},
-            "finishReason": finish,
-        }
-        if filtered:
-            candidate["safetyRatings"] = [
-                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
-            ]
+        candidates = [_candidate(i, a, filtered) for i, a in enumerate(every)]
         meta = {"modelVersion": model, "responseId": rid}
         if not stream:
-            return json_reply({"candidates": [candidate], "usageMetadata": usage, **meta})
+            return json_reply({"candidates": candidates, "usageMetadata": usage, **meta})
         partial = {"promptTokenCount": ans.input_tokens, "totalTokenCount": ans.input_tokens}
+        # Candidates stream side by side: event k holds the k-th piece of each candidate that has one.
+        split = [pieces(a.text) if a.text and not filtered else [] for a in every]
         events = [
             sse(
                 {
-                    "candidates": [{"index": 0, "content": {"role": "model", "parts": [{"text": p}]}}],
+                    "candidates": [
+                        {"index": i, "content": {"role": "model", "parts": [{"text": parts[k]}]}}
+                        for i, parts in enumerate(split)
+                        if k < len(parts)
+                    ],
                     "usageMetadata": partial,
                     **meta,
                 },
                 crlf=True,
             )
-            for p in (pieces(text) if text else ())
+            for k in range(max(map(len, split)))
         ]
-        last_parts = [p for p in parts if "functionCall" in p]
-        final = {**candidate, "content": {"role": "model", "parts": last_parts or [{"text": ""}]}}
-        events.append(sse({"candidates": [final], "usageMetadata": usage, **meta}, crlf=True))
+        final = [
+            {**c, "content": {"role": "model", "parts": _calls_only(c) or [{"text": ""}]}} for c in candidates
+        ]
+        events.append(sse({"candidates": final, "usageMetadata": usage, **meta}, crlf=True))
         return Reply(200, b"", events, {"content-type": "text/event-stream"})
 
     def embeddings(self, model: str, body: Any, *, batch: bool) -> Reply:

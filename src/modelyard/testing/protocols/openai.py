@@ -1,7 +1,8 @@
 """The OpenAI wire protocol as the loopback upstream speaks it.
 
-``/chat/completions`` (plain and SSE, images, tools, logprobs), ``/embeddings``
-and ``/models``; errors in OpenAI's ``{"error": {...}}`` shape.
+``/chat/completions`` (plain and SSE, images, tools, logprobs, ``n`` choices:
+interleaved in a stream, prompt tokens billed once), ``/embeddings`` and
+``/models``; errors in OpenAI's ``{"error": {...}}`` shape.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from modelyard.testing.protocols.common import (
     ProtocolError,
     Reply,
     Turn,
+    answers,
     embedding,
     json_reply,
     logprob,
@@ -36,6 +38,7 @@ _ERRORS = {
     429: ("requests", "rate_limit_exceeded"),
 }
 _ROLES = {"system", "developer", "user", "assistant", "tool"}
+_MAX_N = 128  # what OpenAI accepts
 
 
 class OpenAIProtocol:
@@ -76,6 +79,10 @@ class OpenAIProtocol:
             ]
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         turn.max_tokens = int(limit) if limit else None
+        n = body.get("n", 1)
+        if n is not None and (type(n) is not int or not 1 <= n <= _MAX_N):
+            raise ProtocolError(400, f"{n!r} is not valid for 'n': it must be 1 to {_MAX_N}", "invalid_value")
+        turn.choices = n or 1
         return turn
 
     def _content(self, content: Any, turn: Turn) -> str:
@@ -100,51 +107,52 @@ class OpenAIProtocol:
         self, model: str, body: dict[str, Any], turn: Turn, ans: Answer, *, stream: bool, filtered: bool
     ) -> Reply:
         rid = f"chatcmpl-loopback-{next(self._ids)}"
-        finish = "content_filter" if filtered else ans.finish
-        text = "" if filtered else ans.text
+        every = answers(turn, ans)
+        finish = ["content_filter" if filtered else a.finish for a in every]
+        texts = ["" if filtered else a.text for a in every]
+        completion = sum(a.output_tokens for a in every)  # the prompt is billed once for all n
         usage = {
             "prompt_tokens": ans.input_tokens,
-            "completion_tokens": ans.output_tokens,
-            "total_tokens": ans.input_tokens + ans.output_tokens,
+            "completion_tokens": completion,
+            "total_tokens": ans.input_tokens + completion,
         }
-        calls: list[dict[str, Any]] | None = (
-            [
-                {
-                    "id": "call_loopback_0",
-                    "type": "function",
-                    "function": {"name": ans.tool_name, "arguments": ans.tool_args_json},
-                }
-            ]
-            if ans.tool_name and not filtered
-            else None
-        )
+        calls = [_calls(a, filtered) for a in every]
         base = {"id": rid, "created": int(time.time()), "model": model, "system_fingerprint": "loopback"}
         if not stream:
-            message: dict[str, Any] = {"role": "assistant", "content": text or None}
-            if calls:
-                message["tool_calls"] = calls
-            choice: dict[str, Any] = {
-                "index": 0,
-                "message": message,
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-            if turn.logprobs and text:
-                choice["logprobs"] = {"content": [_lp(p, i) for i, p in enumerate(pieces(text))]}
-            return json_reply({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+            choices = []
+            for c, (text, tool_calls) in enumerate(zip(texts, calls, strict=True)):
+                message: dict[str, Any] = {"role": "assistant", "content": text or None}
+                if tool_calls:
+                    message["tool_calls"] = tool_calls
+                choice: dict[str, Any] = {
+                    "index": c,
+                    "message": message,
+                    "finish_reason": finish[c],
+                    "logprobs": None,
+                }
+                if turn.logprobs and text:
+                    choice["logprobs"] = {"content": [_lp(p, i) for i, p in enumerate(pieces(text))]}
+                choices.append(choice)
+            return json_reply({**base, "object": "chat.completion", "choices": choices, "usage": usage})
         chunk = {**base, "object": "chat.completion.chunk"}
-        events = [sse({**chunk, "choices": [_delta({"role": "assistant", "content": ""})]})]
-        for i, piece in enumerate(pieces(text) if text else ()):
-            delta = _delta({"content": piece})
-            if turn.logprobs:
-                delta["logprobs"] = {"content": [_lp(piece, i)]}
-            events.append(sse({**chunk, "choices": [delta]}))
-        for call in calls or ():
-            head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
-            events.append(sse({**chunk, "choices": [_delta({"tool_calls": [head]})]}))
-            args = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
-            events.append(sse({**chunk, "choices": [_delta({"tool_calls": [args]})]}))
-        events.append(sse({**chunk, "choices": [_delta({}, finish)]}))
+        role = {"role": "assistant", "content": ""}
+        events = [sse({**chunk, "choices": [_delta(c, role)]}) for c in range(len(every))]
+        # Choices interleave, as OpenAI's do: the i-th piece of every choice, then the next.
+        split = [pieces(text) if text else [] for text in texts]
+        for i in range(max(map(len, split))):
+            for c, parts in enumerate(split):
+                if i < len(parts):
+                    delta = _delta(c, {"content": parts[i]})
+                    if turn.logprobs:
+                        delta["logprobs"] = {"content": [_lp(parts[i], i)]}
+                    events.append(sse({**chunk, "choices": [delta]}))
+        for c, tool_calls in enumerate(calls):
+            for call in tool_calls or ():
+                head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
+                events.append(sse({**chunk, "choices": [_delta(c, {"tool_calls": [head]})]}))
+                args = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+                events.append(sse({**chunk, "choices": [_delta(c, {"tool_calls": [args]})]}))
+        events += [sse({**chunk, "choices": [_delta(c, {}, f)]}) for c, f in enumerate(finish)]
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(sse({**chunk, "choices": [], "usage": usage}))
         events.append(sse("[DONE]"))
@@ -202,8 +210,15 @@ class OpenAIProtocol:
         return ProtocolError(401, f"Incorrect API key provided: {sent or '(none)'}.", "invalid_api_key")
 
 
-def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+def _delta(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+
+def _calls(ans: Answer, filtered: bool) -> list[dict[str, Any]] | None:
+    if not ans.tool_name or filtered:
+        return None
+    function = {"name": ans.tool_name, "arguments": ans.tool_args_json}
+    return [{"id": "call_loopback_0", "type": "function", "function": function}]
 
 
 def _lp(token: str, i: int) -> dict[str, Any]:
