@@ -364,7 +364,7 @@ class _Run:
                 tool=step.tool,
                 attempt=state.attempts,
                 status="error",
-                kind=error.kind,
+                error_kind=error.kind,
             )
             if (
                 error.in_doubt

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from modelyard.config.envvars import EnvReference, expand_tree
 from modelyard.config.errors_format import first_error
+from modelyard.config.pipelines import check_pipeline_references
 from modelyard.config.resilience import check_resilience
 from modelyard.config.routers import ROUTER_SPECS, RouterSpec
 from modelyard.config.schema import Config
@@ -203,6 +204,10 @@ def _check_references(config: Config) -> None:
             key="gateway.default_model",
         )
     check_resilience(config.resilience, set(config.models), set(config.routers), config.source)
+    check_pipeline_references(
+        config.pipelines, models=set(config.models), routers=set(config.routers),
+        plans=set(config.actions.plans), source=config.source,
+    )
 
 
 def _reject_cycles(graph: dict[str, list[str]], source: str) -> None:

@@ -6,11 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from modelyard.config.actions import ActionSettings
 from modelyard.config.envvars import EnvReference
 from modelyard.config.gateway import GatewaySettings
 from modelyard.config.media import MediaSettings
 from modelyard.config.models import ModelSpec
+from modelyard.config.pipelines import PipelineSpec
 from modelyard.config.resilience import ResilienceSettings
+from modelyard.config.retrieval import RetrievalSettings
 from modelyard.config.routers import RouterSpec
 from modelyard.config.telemetry import TelemetrySettings
 
@@ -36,6 +39,9 @@ class Config(BaseModel):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    pipelines: dict[str, PipelineSpec] = Field(default_factory=dict, description="called as model 'pipeline:NAME'")
+    actions: ActionSettings = Field(default_factory=ActionSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     source: str = Field(default="<memory>", exclude=True)
     _env_references: tuple[EnvReference, ...] = PrivateAttr(default=())
 

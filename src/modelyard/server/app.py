@@ -102,6 +102,7 @@ def create_app(
             yield
         finally:
             restore()
+            await api.aclose()
             await engine.aclose()
 
     if engine.telemetry is not None:  # /metrics, /v1/feedback, /dashboard

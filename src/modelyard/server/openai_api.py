@@ -22,6 +22,7 @@ from starlette.types import Receive
 from modelyard.engine import Engine
 from modelyard.errors import ModelyardError, RequestError, UnknownModelError
 from modelyard.media.prepare import MediaGate
+from modelyard.pipeline import PipelineRunner
 from modelyard.server.context import RequestInfo, request_info
 from modelyard.server.errors import PayloadTooLargeError, Redactor, invalid_body
 from modelyard.server.hints import routing_hints
@@ -61,6 +62,15 @@ class OpenAIAPI:
         self._entries = {entry["id"]: entry for entry in model_entries(engine.config)}
         self._models_body = dumps({"object": "list", "data": list(self._entries.values())})
         self.media = MediaGate(engine.config.media)  # image checks at the edge, before routing
+        self.pipelines = PipelineRunner.for_engine(engine) if engine.config.pipelines else None  # model "pipeline:…"
+
+    async def aclose(self) -> None:
+        if self.pipelines is not None:
+            await self.pipelines.aclose()
+
+    def _runner(self, chat: ChatRequest) -> Engine | PipelineRunner:
+        """The pipeline runner for ``pipeline:NAME`` models, else the engine."""
+        return self.pipelines if self.pipelines is not None and self.pipelines.handles(chat.model) else self.engine
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -95,7 +105,7 @@ class OpenAIAPI:
         if chat.stream:
             return await self._stream(chat, trace, info)
 
-        done = await _unless_client_leaves(request.receive, self.engine.chat(chat, trace=trace))
+        done = await _unless_client_leaves(request.receive, self._runner(chat).chat(chat, trace=trace))
         if done is None:  # nobody is left to answer; the upstream calls were cancelled, as for a stream
             return Response(status_code=499)
         response, decision = done.response, done.decision
@@ -113,7 +123,7 @@ class OpenAIAPI:
         return _json(completion_body(response, ext), headers)
 
     async def _stream(self, chat: ChatRequest, trace: RequestTrace, info: RequestInfo) -> SSEResponse:
-        session = await self.engine.stream(chat, trace=trace)
+        session = await self._runner(chat).stream(chat, trace=trace)
         chunks = aiter(session)
         first: StreamChunk | None
         try:
