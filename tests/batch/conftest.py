@@ -37,6 +37,11 @@ routers:
     default: cheap
 """
 
+# the same, with the cheap model answering after 20 ms (so a run is still going when a test acts on it)
+SLOW_BATCH = SIM_BATCH.replace(
+    "options: {output_tokens: 10}\n  top", "options: {output_tokens: 10, latency_ms: 20}\n  top"
+)
+
 
 def chat_line(cid: str, text: str, model: str = "route", **body: Any) -> dict[str, Any]:
     return {"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",

@@ -13,12 +13,11 @@ import pytest
 
 from modelyard.batch.gateway import batch_app
 from modelyard.engine import Engine
-from tests.batch.conftest import SIM_BATCH, chat_line
+from tests.batch.conftest import SLOW_BATCH, chat_line
 from tests.conftest import make_config
 from tests.server.server_harness import serve
 
-# the cheap model answers after 20 ms, so a batch is still running when the tests act on it
-SLOW = SIM_BATCH.replace("options: {output_tokens: 10}\n  top", "options: {output_tokens: 10, latency_ms: 20}\n  top")
+SLOW = SLOW_BATCH
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from modelyard.batch import RunOptions
 from modelyard.batch.backends.ray import RayBackend, ray_available
 from modelyard.batch.checkpoint import Checkpoint
 from modelyard.testing.ray_cluster import RayCluster, ray_cluster
-from tests.batch.conftest import SIM_BATCH, chat_line, read_lines, write_lines
+from tests.batch.conftest import SIM_BATCH, SLOW_BATCH, chat_line, read_lines, write_lines
 from tests.batch.test_kill import kill_and_resume
 from tests.conftest import make_config
 
@@ -67,3 +67,30 @@ async def test_budget_with_several_workers_never_exceeds_the_cap(
     answered = sum(line["response"]["body"]["modelyard"]["cost_usd"] for line in read_lines(result.paths.output))
     assert answered == pytest.approx(recorded) and answered <= cap
     assert cap - recorded < 8 * recorded / s.done  # stopped close to the cap, not early
+
+
+@pytest.mark.timeout(600)
+async def test_a_worker_killed_mid_run_loses_no_item_and_its_holds_count_as_spent(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    import asyncio
+    import signal
+
+    from modelyard.batch import BatchPaths, run_batch
+
+    config = make_config(SLOW_BATCH)
+    src = write_lines(tmp_path / "in.jsonl", [chat_line(f"i{i}", f"item number {i}") for i in range(1500)])
+    backend = RayBackend(config, address=cluster.address, workers=2, concurrency=32)
+    job = asyncio.create_task(run_batch(config, BatchPaths.beside(src, tmp_path / "out.jsonl"), backend,
+                                        RunOptions(budget_usd=100.0)))
+    cp = Checkpoint(tmp_path / "out.checkpoint.sqlite")
+    while not backend.placement or cp.totals().done < 300:  # noqa: ASYNC110 — polling another task's writes
+        await asyncio.sleep(0.05)
+    os.kill(backend.placement[0][1], signal.SIGKILL)
+    result = await job
+    t = cp.totals()
+    cp.close()
+    assert backend.lost_chunks >= 1
+    assert (t.done, t.running, t.pending) == (1500, 0, 0)
+    assert t.interrupted >= 1 and t.lost_nano > 0  # the lost chunk's holds were counted as spent
+    assert len({line["custom_id"] for line in read_lines(result.paths.output)}) == 1500

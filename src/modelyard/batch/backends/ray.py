@@ -79,6 +79,7 @@ class RayBackend:
         concurrency: int = 64,
         caps: Mapping[str, int] | None = None,
         chunk_size: int | None = None,
+        max_restarts: int = 3,
     ) -> None:
         if not ray_available():
             raise ConfigError(_HINT)
@@ -94,6 +95,9 @@ class RayBackend:
         self._load: list[int] = []
         self._started_ray = False
         self.placement: list[tuple[str, int]] = []
+        self.max_restarts = max_restarts
+        self._failures: list[int] = []
+        self.lost_chunks = 0
 
     async def start(self) -> None:
         import ray
@@ -102,20 +106,29 @@ class RayBackend:
             ray.init(address=self.address, log_to_driver=False, configure_logging=False)
             self._started_ray = True
         # Per-model caps are per worker: each worker's engine holds its own slots.
-        remote = ray.remote(_Worker).options(num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=1000)
+        # A crashed worker is restarted by Ray (its engine rebuilt); its chunks in flight come back lost.
+        remote = ray.remote(_Worker).options(
+            num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=1000, max_restarts=self.max_restarts
+        )
         self._actors = [remote.remote(self.config, self.caps) for _ in range(self.workers)]
         self._load = [0] * self.workers
+        self._failures = [0] * self.workers
         self.placement = list(await asyncio.gather(*(a.where.remote() for a in self._actors)))
 
     async def run(self, works: list[ItemWork]) -> list[ItemOutcome]:
         import ray.exceptions
 
-        i = min(range(len(self._actors)), key=self._load.__getitem__)
+        usable = [i for i in range(len(self._actors)) if self._failures[i] <= self.max_restarts]
+        if not usable:
+            raise RuntimeError(f"every Ray worker died more than {self.max_restarts} times; stopping the run")
+        i = min(usable, key=self._load.__getitem__)
         self._load[i] += len(works)
         try:
             return list(await self._actors[i].run.remote(works))
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                 ray.exceptions.ObjectLostError) as exc:
+            self._failures[i] += 1
+            self.lost_chunks += 1
             raise BackendLostError(f"Ray worker {i}: {type(exc).__name__}") from exc
         finally:
             self._load[i] -= len(works)
