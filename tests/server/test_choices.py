@@ -1,6 +1,7 @@
 """``n > 1`` end to end: the official OpenAI SDK → the gateway → real upstreams over loopback.
 
-One table: {OpenAI pass-through, Anthropic fan-out, Gemini candidateCount, sim fan-out,
+One table: {OpenAI pass-through, an OpenAI-compatible server configured without ``n``
+(``options.max_choices: 1``), Anthropic fan-out, Gemini candidateCount, sim fan-out,
 local SmolLM2 fan-out} × {plain, streamed} × n ∈ {1, 3}. Each row checks what the
 client sees (choice count and indices, each choice's text and finish, usage and cost
 over every choice), what the upstream saw (one request carrying ``n`` /
@@ -28,6 +29,7 @@ import openai
 import pytest
 
 from modelyard.providers.local_llama import default_gguf_path
+from modelyard.telemetry.convert import record_from_trace
 from modelyard.testing import Fault, LoopbackUpstream
 from modelyard.types import RequestTrace
 from tests.server.server_harness import Gateway, running
@@ -48,6 +50,7 @@ class Row:
 
 ROWS = {
     "openai": Row("oa", native=True, upstream=True),
+    "openai-compatible without n": Row("oa1", native=False, upstream=True),  # e.g. llama.cpp server
     "anthropic": Row("an", native=False, upstream=True),
     "gemini": Row("ge", native=True, upstream=True),
     "sim": Row("sim", native=False, upstream=False),
@@ -80,6 +83,14 @@ models:
     base_url: {upstream.url}/v1
     api_key_env: LOOPBACK_KEY
     price: {PRICE}
+  oa1:
+    family: llm
+    provider: openai
+    upstream_model: loop-openai
+    base_url: {upstream.url}/v1
+    api_key_env: LOOPBACK_KEY
+    price: {PRICE}
+    options: {{max_choices: 1}}
   an:
     family: llm
     provider: anthropic
@@ -218,6 +229,9 @@ def test_n_choices(
     cost = (got.prompt_tokens * PRICE["input"] + got.completion_tokens * PRICE["output"]) / 1000
     assert got.ext["cost_usd"] == pytest.approx(cost) == pytest.approx(trace.cost_usd)
     assert got.headers["x-modelyard-model"] == row.model and trace.n == n
+    record = record_from_trace(trace, gateway.engine.config.models, str)  # the request's one record
+    assert (record.n, record.input_tokens, record.output_tokens) == (n, got.prompt_tokens, got.completion_tokens)
+    assert [a.choice for a in record.attempts] == [a.choice for a in trace.attempts]
 
     # one upstream call with n, or n calls without it; one attempt per call
     if row.upstream and row.native:
@@ -226,7 +240,7 @@ def test_n_choices(
         asked = bodies[0].get("n") if kind == "openai" else config.get("candidateCount")
         assert asked == n if n > 1 else asked in (None, 1)
     elif row.upstream:
-        assert len(bodies) == n and not any("n" in b for b in bodies)
+        assert len(bodies) == n and all(b.get("n", 1) == 1 for b in bodies)  # never n > 1
     ok = [a for a in trace.attempts if a.status == "ok"]
     if row.native or n == 1:
         assert [a.choice for a in ok] == [None]

@@ -80,8 +80,9 @@ class Provider(ABC):
     simulated: ClassVar[bool] = False
     #: The most choices one upstream call returns (OpenAI ``n``, Gemini ``candidateCount``).
     #: 1 means the protocol has no such parameter: the engine fans ``n > 1`` out as separate
-    #: calls, and the call path never hands this provider a request with ``n > 1``.
-    max_choices: ClassVar[int] = 1
+    #: calls, and the call path never hands this provider a request with ``n > 1``. A class
+    #: default; a provider may set it per model from its options.
+    max_choices: int = 1
 
     def __init__(self, spec: ModelSpec, context: ProviderContext | None = None) -> None:
         self.spec = spec

@@ -49,6 +49,13 @@ class OpenAIOptions(BaseModel):
         default=None,
         description="check OpenAI's own API limits before sending; default: when base_url is api.openai.com",
     )
+    max_choices: int = Field(
+        default=128,
+        ge=1,
+        le=128,
+        description="the most choices (n) one call may ask this server for; 1 for servers that refuse n > 1 "
+        "(llama.cpp server): the engine then fans n out as separate calls",
+    )
 
 
 class OpenAIProvider(HTTPProvider):
@@ -56,11 +63,12 @@ class OpenAIProvider(HTTPProvider):
 
     kind = "openai"
     default_base_url = "https://api.openai.com/v1"
-    max_choices = 128  # OpenAI's limit on n; a compatible server that answers fewer is topped up
+    max_choices = 128  # OpenAI's limit on n (options.max_choices); a server that answers fewer is topped up
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.options = self.parse_options(OpenAIOptions)
+        self.max_choices = self.options.max_choices
         strict = self.options.strict
         self.strict = strict if strict is not None else urlsplit(self.base_url).hostname == "api.openai.com"
 

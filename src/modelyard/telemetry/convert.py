@@ -75,6 +75,7 @@ def record_from_trace(
             output_tokens=a.usage.output_tokens,
             cost_usd=a.cost_usd,
             simulated=a.simulated,
+            choice=a.choice,
         )
         for a in trace.attempts
     ]
@@ -107,6 +108,7 @@ def record_from_trace(
         tenant=trace.tenant,
         endpoint=trace.endpoint,
         stream=trace.stream,
+        n=trace.n,
         requested=trace.requested_model,
         status=trace.status,
         error_kind=trace.error_kind,

@@ -43,6 +43,9 @@ class AttemptRecord(_Strict):
     output_tokens: int = 0
     cost_usd: float = 0.0
     simulated: bool = False
+    choice: int | None = Field(
+        default=None, description="the choice a fanned-out call answered (n > 1); None: every choice"
+    )
 
 
 class EventRecord(_Strict):
@@ -91,6 +94,7 @@ class Record(_Strict):
     tenant: str | None = None
     endpoint: str = "chat"
     stream: bool = False
+    n: int = Field(default=1, description="choices asked for (OpenAI's n)")
     requested: str = Field(default="", description="the model or router name the caller asked for")
     status: Literal["ok", "error", "safe_default"] = "ok"
     error_kind: str | None = None
