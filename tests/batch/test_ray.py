@@ -94,3 +94,20 @@ async def test_a_worker_killed_mid_run_loses_no_item_and_its_holds_count_as_spen
     assert (t.done, t.running, t.pending) == (1500, 0, 0)
     assert t.interrupted >= 1 and t.lost_nano > 0  # the lost chunk's holds were counted as spent
     assert len({line["custom_id"] for line in read_lines(result.paths.output)}) == 1500
+
+
+@pytest.mark.timeout(600)
+def test_ray_client_address_runs_the_batch(cluster: RayCluster, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(SIM_BATCH)
+    src = write_lines(tmp_path / "in.jsonl", [chat_line(f"i{i}", f"item {i}") for i in range(200)])
+    run = subprocess.run([sys.executable, "-m", "modelyard.cli", "batch", "run", str(src), "--out",
+                          str(tmp_path / "out.jsonl"), "-c", str(cfg), "--ray", cluster.client_address,
+                          "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = " ".join(run.stdout.split())
+    assert "200 done, 0 failed" in text and "ray (2 workers" in text
+    assert len(read_lines(tmp_path / "out.jsonl")) == 200

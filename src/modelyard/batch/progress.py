@@ -88,7 +88,7 @@ class ProgressDisplay:
                 self._live.update(_table(self._stats))
             self._live.__exit__(et, e, tb)
         elif self._stats is not None:
-            self.console.print(progress_line(self._stats), highlight=False)
+            self.console.print(progress_line(self._stats), highlight=False, soft_wrap=True)
 
     def __call__(self, stats: RunStats) -> None:
         self._stats = stats
@@ -99,4 +99,4 @@ class ProgressDisplay:
                 self._live.update(_table(stats))
         elif now - self._last >= self.every_s:
             self._last = now
-            self.console.print(progress_line(stats), highlight=False)
+            self.console.print(progress_line(stats), highlight=False, soft_wrap=True)

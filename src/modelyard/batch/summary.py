@@ -16,22 +16,22 @@ def print_summary(console: Console, result: BatchResult) -> None:
     s, p = result.stats, result.paths
     console.print(
         f"[bold]batch[/]: {s.done:,} done, {s.failed:,} failed, {s.skipped:,} skipped this run "
-        f"in {format_duration(s.elapsed_s)} ({s.rate:,.1f} items/s, {s.backend})", highlight=False)
+        f"in {format_duration(s.elapsed_s)} ({s.rate:,.1f} items/s, {s.backend})", highlight=False, soft_wrap=True)
     if s.resent_after_crash:
         console.print(
             f"resumed: {s.resent_after_crash:,} item(s) were in flight when the last run was killed and were "
             f"sent again (their first attempt may have cost up to ${s.lost_usd:.6f}, counted against the budget)",
-            highlight=False)
+            highlight=False, soft_wrap=True)
     if s.stopped == "budget":
-        console.print(f"[yellow]stopped: the run budget ${s.budget_usd} is reached[/]", highlight=False)
+        console.print(f"[yellow]stopped: the run budget ${s.budget_usd} is reached[/]", highlight=False, soft_wrap=True)
     console.print(f"output: {p.output} ({result.output_lines:,} lines); errors: {p.errors} "
-                  f"({result.error_lines:,} lines); checkpoint: {p.checkpoint}", highlight=False)
+                  f"({result.error_lines:,} lines); checkpoint: {p.checkpoint}", highlight=False, soft_wrap=True)
 
 
 def print_report(console: Console, r: BatchReport) -> None:
     console.print(
         f"[bold]items[/]: {r.total:,} total — {r.done:,} done, {r.failed:,} failed, {r.skipped:,} skipped, "
-        f"{r.pending:,} not run", highlight=False)
+        f"{r.pending:,} not run", highlight=False, soft_wrap=True)
     table = Table(title="cost by model", show_lines=False)
     table.add_column("model")
     table.add_column("answers", justify="right")
@@ -54,20 +54,20 @@ def print_report(console: Console, r: BatchReport) -> None:
         console.print(
             f"counterfactual — every item on [bold]{r.top_model}[/]: ${r.counterfactual_usd:.6f}; "
             f"this run: ${r.spent_usd:.6f} ([bold]{abs(r.saving or 0):.1%}[/] "
-            f"{'less' if (r.saving or 0) >= 0 else 'more'})", highlight=False)
+            f"{'less' if (r.saving or 0) >= 0 else 'more'})", highlight=False, soft_wrap=True)
     if r.latency_ms:
         lat = ", ".join(f"{k} {v:,.1f} ms" for k, v in r.latency_ms.items())
-        console.print(f"latency: {lat}", highlight=False)
+        console.print(f"latency: {lat}", highlight=False, soft_wrap=True)
     console.print(
         f"rates: escalation {r.escalation_rate:.1%}, fallback {r.fallback_rate:.1%}, failure {r.failure_rate:.1%}; "
-        f"downgraded {r.downgraded:,}", highlight=False)
+        f"downgraded {r.downgraded:,}", highlight=False, soft_wrap=True)
     if r.held_back:
         console.print(f"[yellow]{r.held_back:,} item(s) had a call refused by their hold[/] (a cascade that could not "
                       "escalate, a council cut short), so their answers may be below the route's bar: raise "
-                      "--reserve-calls or --item-reserve", highlight=False)
+                      "--reserve-calls or --item-reserve", highlight=False, soft_wrap=True)
     if r.failures_by_code:
         console.print("not done, by reason: " + ", ".join(f"{k} {v:,}" for k, v in r.failures_by_code.items()),
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     if r.resent_after_crash:
         console.print(f"re-sent after crashes: {r.resent_after_crash:,} item attempt(s); their unrecorded spend is "
-                      f"at most ${r.lost_usd:.6f} (counted against the budget)", highlight=False)
+                      f"at most ${r.lost_usd:.6f} (counted against the budget)", highlight=False, soft_wrap=True)

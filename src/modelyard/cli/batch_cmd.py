@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from modelyard.cli.common import ConfigOption, console, err_console, fail, load
 
@@ -89,7 +90,7 @@ def run(
         else:
             backend = LocalBackend(cfg, concurrency=concurrency, caps=caps)
     except (ValueError, ModelyardError) as exc:
-        fail(str(exc), code=2)
+        fail(escape(str(exc)), code=2)
     paths = BatchPaths.beside(input, out, errors, checkpoint)
     display = ProgressDisplay(err_console, live=None if progress else False, every_s=5.0 if progress else 1e9)
     try:
@@ -98,8 +99,8 @@ def run(
                 run_batch(cfg, paths, backend, options, reserve_calls=reserve_calls, item_reserve_usd=item_reserve,
                           on_progress=display)
             )
-    except (BatchInputError, CheckpointMismatchError) as exc:
-        fail(str(exc), code=2)
+    except (BatchInputError, CheckpointMismatchError, ModelyardError) as exc:
+        fail(escape(str(exc)), code=2)
     print_summary(console, result)
     if result.stats.stopped == "budget":
         raise typer.Exit(3)
@@ -152,6 +153,6 @@ def expand(
     try:
         count = expand_file(template, out)
     except ExpandError as exc:
-        fail(str(exc), code=2)
+        fail(escape(str(exc)), code=2)
     if out is not None:
         err_console.print(f"{count:,} requests → {out}", highlight=False)

@@ -28,10 +28,12 @@ RAY = str(Path(sys.executable).parent / "ray")
 
 @dataclass
 class RayCluster:
-    """A running cluster: ``address`` is the GCS address (``HOST:PORT``) to pass to ``--ray``."""
+    """A running cluster: ``address`` is the GCS address (``HOST:PORT``) to pass to ``--ray``;
+    ``client_address`` is its Ray Client endpoint (``ray://HOST:PORT``)."""
 
     address: str
     temp_dir: str
+    client_address: str = ""
 
     def pids(self) -> set[int]:
         """The processes of this cluster (those naming its temporary directory) and their children."""
@@ -74,14 +76,15 @@ def _run(args: list[str], env: dict[str, str]) -> None:
 def ray_cluster(worker_nodes: int = 1, cpus_per_node: int = 1) -> Iterator[RayCluster]:
     """Start a head and ``worker_nodes`` worker nodes on 127.0.0.1; end exactly their processes on exit."""
     temp_dir = tempfile.mkdtemp(prefix="myray", dir="/tmp")
-    port = _free_port()
+    port, client_port = _free_port(), _free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    cluster = RayCluster(f"127.0.0.1:{port}", temp_dir)
+    cluster = RayCluster(f"127.0.0.1:{port}", temp_dir, f"ray://127.0.0.1:{client_port}")
     common = [
         f"--num-cpus={cpus_per_node}", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"
     ]
     try:
-        _run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common], env)
+        head = [RAY, "start", "--head", f"--port={port}", f"--ray-client-server-port={client_port}"]
+        _run([*head, "--include-dashboard=false", *common], env)
         for _ in range(worker_nodes):
             _run([RAY, "start", f"--address={cluster.address}", *common], env)
         yield cluster

@@ -103,7 +103,10 @@ class RayBackend:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            try:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+            except Exception as exc:  # no cluster there, Ray Client not installed, …
+                raise ConfigError(f"--ray {self.address}: cannot join the Ray cluster: {exc}") from None
             self._started_ray = True
         # Per-model caps are per worker: each worker's engine holds its own slots.
         # A crashed worker is restarted by Ray (its engine rebuilt); its chunks in flight come back lost.
