@@ -345,6 +345,16 @@ def test_fallback_to_a_model_without_n_is_topped_up_and_each_choice_names_its_mo
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_fanned_out_choices_run_concurrently(client: openai.OpenAI, upstream: LoopbackUpstream, stream: bool) -> None:
+    upstream.faults.add(Fault(latency_ms=600, times=4))  # every call takes 0.6 s
+    started = time.monotonic()
+    got = ask(client, "an", 4, stream=stream)
+    elapsed = time.monotonic() - started
+    assert sorted(got.texts) == [0, 1, 2, 3] and len(chat_bodies(upstream)) == 4
+    assert 0.6 <= elapsed < 1.5, f"4 calls of 0.6 s took {elapsed:.2f} s: not concurrent"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_one_failing_choice_fails_the_request_and_cancels_the_others(
     client: openai.OpenAI, gateway: Gateway, upstream: LoopbackUpstream, stream: bool
 ) -> None:
