@@ -25,12 +25,12 @@ def test_split_text(text: str, max_chars: int, overlap: int, pieces: list[str]) 
 
 def test_markdown_sections_jsonl_fields_and_text(tmp_path: Path) -> None:
     md = tmp_path / "kb.md"
-    md.write_text("# Billing\nIntro.\n## Refunds\nRefund within 30 days.\n# Account\nReset password.\n")
+    md.write_text("# Billing\nIntro.\n## Refunds\nRefund within 30 days.\n# Account\n## Password\nReset it.\n")
     chunks = chunk_file(md)
     assert [(c.metadata["section"], c.text) for c in chunks] == [
         ("Billing", "Billing\nIntro."),
         ("Billing > Refunds", "Refunds\nRefund within 30 days."),
-        ("Account", "Account\nReset password."),
+        ("Account > Password", "Account\nPassword\nReset it."),  # a heading without text joins the next
     ]
     assert chunks[0].id == "kb.md:0" and chunks[0].metadata["source"] == "kb.md"
     rows = tmp_path / "faq.jsonl"

@@ -37,6 +37,8 @@ COMMANDS: list[str] = [
     "calibrate_cmd",
     "report_cmd",
     "batch_cmd",
+    "pipeline_cmd",
+    "index_cmd",
     "doctor_cmd",
 ]
 

@@ -91,6 +91,14 @@ def route(
     from modelyard.types import ChatRequest
 
     cfg = load(config)
+    if router is not None and router.startswith("pipeline:"):  # a pipeline: its stage graph (docs/pipelines.md)
+        from modelyard.pipeline import draw
+
+        bare = router.removeprefix("pipeline:")
+        if bare not in cfg.pipelines:
+            fail(f"no pipeline {router!r} in {cfg.source}")
+        console.print(draw(bare, cfg.pipelines[bare]), markup=False, highlight=False, soft_wrap=True)
+        return
     content: object = text
     if image:
         content = [{"type": "text", "text": text}, *(_image_part(p) for p in image)]

@@ -68,26 +68,32 @@ def split_text(text: str, max_chars: int = 800, overlap: int = 100) -> list[str]
 
 
 def _markdown_sections(text: str) -> list[tuple[str, str]]:
+    """(heading path, text) per section; a heading with no text of its own is kept for the next section."""
     sections: list[tuple[str, str]] = []
     path: list[tuple[int, str]] = []
     body: list[str] = []
+    has_text = False
 
     def flush() -> None:
         content = "\n".join(body).strip()
-        if content:
+        if content and has_text:
             sections.append((" > ".join(t for _, t in path), content))
-        body.clear()
+            body.clear()
 
     for line in text.splitlines():
         heading = _HEADING.match(line)
         if heading:
             flush()
+            if not body:  # a new section starts; headings without text stay in ``body``
+                has_text = False
             level = len(heading.group(1))
             path[:] = [(lvl, t) for lvl, t in path if lvl < level]
             path.append((level, heading.group(2)))
             body.append(heading.group(2))
         else:
             body.append(line)
+            has_text = has_text or bool(line.strip())
+    has_text = True
     flush()
     return sections
 

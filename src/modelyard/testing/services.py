@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["LoopbackService", "ServiceFault", "board_services", "main"]
+__all__ = ["LoopbackService", "ServiceFault", "board_figures", "board_services", "main"]
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -314,3 +314,18 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def board_figures(crm: dict[str, Any], payments: dict[str, Any], analytics: dict[str, Any]) -> dict[str, Any]:
+    """The board report's figures from the three services' answers (a Python tool of the example plan)."""
+    net = payments["revenue_usd"] - payments["refunds_usd"]
+    return {
+        "quarter": crm["quarter"],
+        "net_revenue_usd": net,
+        "refund_rate": round(payments["refunds_usd"] / payments["revenue_usd"], 4),
+        "pipeline_usd": crm["pipeline_usd"],
+        "won_usd": crm["won_usd"],
+        "open_deals": crm["open_deals"],
+        "dau_mau": round(analytics["dau"] / analytics["mau"], 3),
+        "retention_d30": analytics["retention_d30"],
+    }
