@@ -422,3 +422,26 @@ def test_a_cascade_runs_once_per_choice(stream: bool) -> None:
     }
     assert len(trace.details["choices"]) == 1 and "cascade" in trace.details
     assert got.ext["cost_usd"] == pytest.approx(trace.cost_usd)
+
+
+LIMITED = """
+version: 1
+models:
+  sim: {family: slm, provider: sim}
+routers:
+  default: {kind: fixed, target: sim}
+resilience:
+  limits: {tenants: {"*": {tpm: 100}}}
+"""
+
+
+@pytest.mark.parametrize(("n", "admitted"), [(1, True), (3, False), (8, False)])
+def test_the_tenant_token_limit_counts_every_choice(n: int, admitted: bool) -> None:
+    """After one request (~38 tokens of 100), the next fits only if its output limit × n does."""
+    with running(LIMITED) as gw, gw.client() as client:
+        client.chat.completions.create(model="sim", messages=USER, max_tokens=30)  # type: ignore[arg-type]
+        if admitted:
+            client.chat.completions.create(model="sim", messages=USER, max_tokens=30, n=n)  # type: ignore[arg-type]
+            return
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="sim", messages=USER, max_tokens=30, n=n)  # type: ignore[arg-type]

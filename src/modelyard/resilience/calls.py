@@ -388,4 +388,5 @@ class ResilientCalls:
 
 
 def _tokens(request: ChatRequest) -> int:
-    return request.estimate_input_tokens() + (request.output_token_limit or 0)
+    """Tokens a request may use: its prompt, and its output limit once per choice (``n``)."""
+    return request.estimate_input_tokens() + (request.output_token_limit or 0) * request.choice_count
