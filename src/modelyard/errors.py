@@ -21,6 +21,10 @@
         ├── MalformedResponseError  the body is not the protocol we speak
         └── ContentFilteredError    the upstream refused on content policy
 
+Layers above the engine add their own, in their packages: `modelyard.actions.errors`
+(ToolError, ActionRunError, PlanError, ToolNotAllowedError < RequestError) and
+`modelyard.pipeline.errors` (StageFailedError, StageOutputError).
+
 Vendor errors are mapped to this tree at the provider edge, so resilience code
 (fallbacks, retries, breakers) acts on ``ProviderError.kind`` alone.
 
