@@ -13,7 +13,7 @@ from modelyard.cli.common import console, fail
 
 if TYPE_CHECKING:
     from modelyard.telemetry.report import Report
-    from modelyard.telemetry.stats import Group
+    from modelyard.telemetry.view import Group
 
 __all__ = ["print_report", "register"]
 
@@ -42,27 +42,28 @@ def report(
 ) -> None:
     """Tables by route, family and model (volume, cost, latency p50/p95, quality, escalation rate),
     the cheap-tier share against the 80/20 target, and plots: cost over time by family, latency
-    per model, cost vs quality per router.
+    per model, cost vs quality per router. Read from the store's rollups (SQLite, PostgreSQL):
+    seconds and bounded memory at millions of records; p50/p95 within one 25% histogram bucket.
 
     Cheap tiers: families slm and mlm, plus any model whose observed price per token is below
     the median of the models in the records.
     """
     from modelyard.config.telemetry import ReportSettings
     from modelyard.errors import ModelyardError
-    from modelyard.telemetry.report import build_report, load_records, parse_since, write_plots
+    from modelyard.telemetry.report import build_report, load_view, parse_since, write_plots
 
     source = db or _db_default()
     try:
         start = parse_since(since, now=time.time()) if since else None
-        records = load_records(source, since=start)
+        data = load_view(source, since=start)
     except ModelyardError as exc:
         fail(str(exc))
-    if not records:
+    result = build_report(data, ReportSettings(cheap_target=cheap_target))
+    if not result.records:
         fail(f"no records in {source}" + (f" since {since}" if since else ""))
-    result = build_report(records, ReportSettings(cheap_target=cheap_target))
     print_report(result)
     if plots:
-        for path in write_plots(records, out):
+        for path in write_plots(result, out):
             console.print(f"[green]wrote[/] {path}", highlight=False)
 
 
@@ -80,7 +81,7 @@ def _table(title: str, groups: list[Group], total: int) -> Table:
             f"{g.cost / g.n:.5f}",
             f"{g.p50:.0f}" if g.p50 is not None else "-",
             f"{g.p95:.0f}" if g.p95 is not None else "-",
-            f"{q:.2f}/{len(g.quality)}" if q is not None else "-",
+            f"{q:.2f}/{g.quality_n}" if q is not None else "-",
             f"{100 * g.escalated / g.n:.0f}%",
             f"{100 * g.fell_back / g.n:.0f}%",
             str(g.errors),

@@ -24,6 +24,7 @@ __all__ = [
     "JsonlSinkSpec",
     "PostgresSinkSpec",
     "ReportSettings",
+    "RetentionSettings",
     "SinkSpec",
     "SqliteSinkSpec",
     "TelemetrySettings",
@@ -96,6 +97,15 @@ class ReportSettings(_Strict):
     cheap_target: float = Field(default=0.8, ge=0, le=1, description="share of volume on cheap tiers")
 
 
+class RetentionSettings(_Strict):
+    """How long stored records live. Rollups (what the dashboard and reports read) are kept."""
+
+    records_days: float | None = Field(
+        default=None, gt=0, description="delete records older than this many days; None keeps them all"
+    )
+    prune_every_s: float = Field(default=300.0, gt=0, description="how often each sink's writer prunes")
+
+
 class TelemetrySettings(_Strict):
     enabled: bool = True
     sinks: list[SinkSpec] = Field(default_factory=list)
@@ -113,3 +123,4 @@ class TelemetrySettings(_Strict):
     metrics: bool = True
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)

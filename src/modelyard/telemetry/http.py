@@ -90,16 +90,13 @@ class TelemetryEndpoints:
             return _error(400, "window must be a number of seconds", "window")
         window = min(max(window, 10.0), _MAX_WINDOW_S)
         now = time.time()
-        records, source = await asyncio.to_thread(collect, self.hub, now - window)
-        bucket = max(1.0, window / 90)
+        collected = await asyncio.to_thread(collect, self.hub, now - window, now)
         data = summarize(
-            records,
+            collected,
             now=now,
             window_s=window,
-            bucket_s=bucket,
             breakers=self.hub.breaker_states(),
             sinks=[dataclasses.asdict(s) for s in self.hub.sink_stats()],
-            source=source,
             report=self.hub.settings.report,
         )
         return JSONResponse(data)

@@ -22,7 +22,7 @@ from modelyard.telemetry.convert import record_from_trace
 from modelyard.telemetry.metrics import BreakerStates, TelemetryMetrics
 from modelyard.telemetry.privacy import SecretScrubber, TextPolicy
 from modelyard.telemetry.record import Feedback, Record
-from modelyard.telemetry.sinks.base import RecordStore, Sink
+from modelyard.telemetry.sinks.base import RecordStore, Sink, ViewStore
 from modelyard.telemetry.worker import SinkStats, SinkWorker
 from modelyard.types import RequestTrace
 
@@ -58,6 +58,10 @@ class TelemetryHub:
                 queue_size=settings.queue_size,
                 batch_size=settings.batch_size,
                 flush_interval_s=settings.flush_interval_ms / 1000.0,
+                retention_s=(
+                    settings.retention.records_days * 86_400.0 if settings.retention.records_days else None
+                ),
+                prune_every_s=settings.retention.prune_every_s,
             )
             for s in sinks
         ]
@@ -121,6 +125,21 @@ class TelemetryHub:
             if isinstance(sink, RecordStore) and getattr(sink, "path", None) != "-":
                 return sink
         return None
+
+    @property
+    def view_store(self) -> ViewStore | None:
+        """The first sink with rollups to read windows from (SQLite, PostgreSQL), if any."""
+        for worker in self.workers:
+            if isinstance(worker.sink, ViewStore):
+                return worker.sink
+        return None
+
+    def queued_records(self, sink: object) -> list[Record]:
+        """Records offered to ``sink`` and not yet taken by its writer (at most its queue size)."""
+        for worker in self.workers:
+            if worker.sink is sink:
+                return [i for i in worker.pending() if isinstance(i, Record)]
+        return []
 
     def known(self, request_id: str) -> bool:
         if any(r.request_id == request_id for r in self.recent):

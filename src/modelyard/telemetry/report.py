@@ -1,10 +1,12 @@
-"""``modelyard report``: tables and plots over stored records.
+"""``modelyard report``: tables and plots over stored records, read as aggregates.
 
 Tables give volume, cost, latency p50/p95, quality and escalation/fallback
 rates by route, family and model, and the share of traffic served by cheap
 tiers against the 80/20 target (80% of volume on cheaper models). Plots
 (matplotlib, Agg) go to PNG files: cost over time by family, latency
-distribution per model, cost vs quality per router.
+distribution per model, cost vs quality per router. All of it comes from
+rollups (`load_view`), so memory and time grow with the aggregates, not with
+the number of records.
 """
 
 from __future__ import annotations
@@ -14,13 +16,19 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelyard.config.telemetry import ReportSettings
 from modelyard.errors import ConfigError
-from modelyard.telemetry.record import Record
-from modelyard.telemetry.stats import Group, cheap_models, group_by, observed_prices, quality_of, route_of
+from modelyard.telemetry.record import Feedback, Record
+from modelyard.telemetry.rollup import RollupBatch, facts_of
+from modelyard.telemetry.view import Group, Reads, Window
 
-__all__ = ["Report", "build_report", "load_records", "parse_since", "write_plots"]
+if TYPE_CHECKING:
+    from modelyard.telemetry.sinks.postgres import PostgresSink
+    from modelyard.telemetry.sinks.sqlite import SqliteSink
+
+__all__ = ["Loaded", "Report", "build_report", "load_records", "load_view", "parse_since", "write_plots"]
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -41,21 +49,87 @@ def parse_since(text: str, *, now: float) -> float:
 
 
 def load_records(db: str, *, since: float | None = None) -> list[Record]:
-    """From a SQLite file, a JSONL file, or ``postgres:ENV_VAR`` (the DSN stays in the environment)."""
+    """From a SQLite file, a JSONL file, or ``postgres:ENV_VAR`` (the DSN stays in the environment).
+
+    Every record in memory: for re-training, not for reports (see `load_view`)."""
     if db.startswith("postgres:"):
         from modelyard.telemetry.sinks.postgres import PostgresSink
 
         return PostgresSink(db.removeprefix("postgres:")).query(since=since)
-    path = Path(db).expanduser()
-    if not path.is_file():
-        raise ConfigError("no such records file", file=str(path))
-    if path.suffix in (".jsonl", ".json", ".ndjson"):
+    path = _records_file(db)
+    if path.suffix in _JSONL:
         from modelyard.telemetry.sinks.jsonl import read_jsonl
 
         return read_jsonl(path, since=since)
     from modelyard.telemetry.sinks.sqlite import SqliteSink
 
     return SqliteSink(path).query(since=since)
+
+
+_JSONL = (".jsonl", ".json", ".ndjson")
+
+
+def _records_file(db: str) -> Path:
+    path = Path(db).expanduser()
+    if not path.is_file():
+        raise ConfigError("no such records file", file=str(path))
+    return path
+
+
+@dataclass
+class Loaded:
+    """A window of traffic as aggregates (`Reads`) with its first and last record time."""
+
+    reads: Reads
+    first: float | None
+    last: float | None
+
+
+def load_view(db: str, *, since: float | None = None) -> Loaded:
+    """Aggregates of the records since ``since`` (all when None), in memory bounded by aggregates.
+
+    SQLite and PostgreSQL answer from their rollup tables (a database written
+    before rollups existed gets them on first open: migration 3). A JSONL file
+    is streamed twice (feedback, then records) into rollups in memory.
+    """
+    window = Window(since)
+    if db.startswith("postgres:"):
+        from modelyard.telemetry.sinks.postgres import PostgresSink
+
+        sink: SqliteSink | PostgresSink = PostgresSink(db.removeprefix("postgres:"))
+    else:
+        path = _records_file(db)
+        if path.suffix in _JSONL:
+            return _stream_jsonl(path, window)
+        from modelyard.telemetry.sinks.sqlite import SqliteSink
+
+        sink = SqliteSink(path)
+    sink.open()  # applies pending migrations
+    sink.close()
+    view = sink.read_view(window, family_cost=True)
+    return Loaded(view.reads, view.first, view.last)
+
+
+def _stream_jsonl(path: Path, window: Window) -> Loaded:
+    from modelyard.telemetry.sinks.jsonl import iter_jsonl
+
+    feedback: dict[str, list[Feedback]] = {}
+    for item in iter_jsonl(path):
+        if isinstance(item, Feedback):
+            feedback.setdefault(item.request_id, []).append(item)
+    batch = RollupBatch(keep=window.covers)
+    head = window.head
+    first = last = None
+    seen: set[str] = set()
+    for item in iter_jsonl(path):
+        if isinstance(item, Feedback) or (head is not None and item.time < head) or item.request_id in seen:
+            continue
+        seen.add(item.request_id)  # a record written twice counts once (as when read back)
+        item.feedback = feedback.get(item.request_id, [])
+        batch.add(facts_of(item))
+        first = item.time if first is None else min(first, item.time)
+        last = item.time if last is None else max(last, item.time)
+    return Loaded(Reads.from_batch(batch, window), first, last)
 
 
 @dataclass
@@ -67,40 +141,44 @@ class Report:
     by_route: list[Group]
     by_family: list[Group]
     by_model: list[Group]
+    by_router: list[Group]
     cheap: list[str]
     cheap_share: float | None
     cheap_target: float
+    reads: Reads
 
     @property
     def meets_target(self) -> bool | None:
         return None if self.cheap_share is None else self.cheap_share >= self.cheap_target
 
 
-def build_report(records: list[Record], settings: ReportSettings | None = None) -> Report:
+def build_report(data: Loaded, settings: ReportSettings | None = None) -> Report:
     settings = settings or ReportSettings()
-    answered = [r for r in records if r.model]
-    cheap = cheap_models(answered, observed_prices(answered), settings)
-    share = sum(1 for r in answered if r.model in cheap) / len(answered) if answered else None
+    reads = data.reads
+    total = reads.total()
+    cheap, share = reads.cheap(settings)
     return Report(
-        records=len(records),
-        first=min((r.time for r in records), default=None),
-        last=max((r.time for r in records), default=None),
-        cost_usd=sum(r.cost_usd for r in records),
-        by_route=group_by(records, route_of),
-        by_family=group_by(records, lambda r: r.family),
-        by_model=group_by(records, lambda r: r.model),
+        records=total.n,
+        first=data.first,
+        last=data.last,
+        cost_usd=total.cost_usd,
+        by_route=reads.by_route(),
+        by_family=reads.by_family(),
+        by_model=reads.by_model(),
+        by_router=reads.by_router(),
         cheap=sorted(cheap),
         cheap_share=share,
         cheap_target=settings.cheap_target,
+        reads=reads,
     )
 
 
 # -- plots ---------------------------------------------------------------------------------
 
 
-def write_plots(records: list[Record], out: Path) -> list[Path]:
+def write_plots(report: Report, out: Path) -> list[Path]:
     """Three PNGs into ``out``; returns their paths (empty when there is nothing to plot)."""
-    if not records:
+    if not report.records:
         return []
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
@@ -109,22 +187,26 @@ def write_plots(records: list[Record], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    written = [_cost_over_time(records, out / "cost_over_time_by_family.png", plt)]
-    written.append(_latency_per_model(records, out / "latency_by_model.png", plt))
-    written.append(_cost_vs_quality(records, out / "cost_vs_quality_by_router.png", plt))
+    written = [_cost_over_time(report.reads, out / "cost_over_time_by_family.png", plt)]
+    written.append(_latency_per_model(report.by_model, out / "latency_by_model.png", plt))
+    written.append(_cost_vs_quality(report.by_router, out / "cost_vs_quality_by_router.png", plt))
     plt.close("all")
     return written
 
 
-def _cost_over_time(records: list[Record], path: Path, plt: object) -> Path:
+def _cost_over_time(reads: Reads, path: Path, plt: object) -> Path:
     fig, ax = plt.subplots(figsize=(9, 4.5))  # type: ignore[attr-defined]
-    families = sorted({r.family for r in records if r.family})  # refused requests have none
-    for fam in families:
-        rows = sorted((r for r in records if (r.family or "-") == fam), key=lambda r: r.time)
-        times = [dt.datetime.fromtimestamp(r.time) for r in rows]
+    by_family: dict[str, dict[int, float]] = {}
+    for (start, span, family), cost in reads.family_cost.items():
+        if family:  # refused requests have none
+            at = by_family.setdefault(family, {})
+            at[start + span] = at.get(start + span, 0.0) + cost  # spent by the end of the span
+    for fam in sorted(by_family):
+        points = sorted(by_family[fam].items())
+        times = [dt.datetime.fromtimestamp(t) for t, _ in points]
         total, ys = 0.0, []
-        for r in rows:
-            total += r.cost_usd
+        for _, cost in points:
+            total += cost
             ys.append(total)
         ax.step(times, ys, where="post", label=fam)
     ax.set_title("Cumulative cost by family")
@@ -137,13 +219,30 @@ def _cost_over_time(records: list[Record], path: Path, plt: object) -> Path:
     return path
 
 
-def _latency_per_model(records: list[Record], path: Path, plt: object) -> Path:
-    groups = [g for g in group_by(records, lambda r: r.model) if g.key != "-"][:12]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(groups) + 1.8))  # type: ignore[attr-defined]
-    ax.boxplot([g.latencies for g in groups], vert=False, showfliers=True, flierprops={"markersize": 2})
-    ax.set_yticks(range(1, len(groups) + 1), [f"{g.key} (n={g.n})" for g in groups])
+def _latency_per_model(groups: list[Group], path: Path, plt: object) -> Path:
+    """Boxes from each model's latency histogram: median, quartiles, whiskers at p5 and p95."""
+    rows = [g for g in groups if g.key != "-"][:12]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.8))  # type: ignore[attr-defined]
+    stats: list[dict[str, object]] = [
+        {
+            "label": f"{g.key} (n={g.n})",
+            "med": g.agg.percentile(50),
+            "q1": g.agg.percentile(25),
+            "q3": g.agg.percentile(75),
+            "whislo": g.agg.percentile(5),
+            "whishi": g.agg.percentile(95),
+            "fliers": [],
+        }
+        for g in rows
+    ]
+    if stats:
+        import matplotlib  # horizontal boxes: ``orientation`` from 3.10, ``vert`` deprecated from 3.11
+
+        version = tuple(int(part) for part in matplotlib.__version__.split(".")[:2])
+        horizontal: dict[str, object] = {"orientation": "horizontal"} if version >= (3, 10) else {"vert": False}
+        ax.bxp(stats, showfliers=False, **horizontal)
     ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_xlabel("latency (ms, log scale; box: quartiles, whiskers: p5–p95)")
     ax.set_title("Latency distribution per model")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
@@ -151,16 +250,14 @@ def _latency_per_model(records: list[Record], path: Path, plt: object) -> Path:
     return path
 
 
-def _cost_vs_quality(records: list[Record], path: Path, plt: object) -> Path:
+def _cost_vs_quality(groups: list[Group], path: Path, plt: object) -> Path:
     fig, ax = plt.subplots(figsize=(7, 5))  # type: ignore[attr-defined]
-    for g in group_by(records, lambda r: r.router):
-        rows = [r for r in records if (r.router or "-") == g.key]
-        scored = [(r.cost_usd, q) for r in rows if (q := quality_of(r)) is not None]
+    for g in groups:
         mean_cost = g.cost / g.n
-        if scored:
-            quality = sum(q for _, q in scored) / len(scored)
+        quality = g.mean_quality
+        if quality is not None:
             ax.scatter([mean_cost], [quality], s=30 + 4 * g.n**0.5 * 10, alpha=0.7)
-            ax.annotate(f"{g.key}\n(n={g.n}, {len(scored)} scored)", (mean_cost, quality), fontsize=8)
+            ax.annotate(f"{g.key}\n(n={g.n}, {g.quality_n} scored)", (mean_cost, quality), fontsize=8)
         else:
             ax.scatter([mean_cost], [0.0], marker="x", color="grey")
             ax.annotate(f"{g.key} (no quality signal)", (mean_cost, 0.0), fontsize=8, color="grey")

@@ -1,32 +1,56 @@
-"""The dashboard's data: one JSON document over a time window of records."""
+"""The dashboard's data: one JSON document over a time window, built from aggregates.
+
+With a SQL sink, the window is read from its rollup tables (a fixed number of
+indexed queries whatever the number of records: `SqlStore.read_view`) plus
+the records still queued for that sink (at most its queue size), so the
+numbers are current. Without one, the live ring in memory is summed the same
+way. Latency percentiles come from the rollups' histograms (see
+`modelyard.telemetry.rollup`).
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard.config.telemetry import ReportSettings
 from modelyard.telemetry.hub import TelemetryHub
 from modelyard.telemetry.record import Record
-from modelyard.telemetry.stats import cheap_models, group_by, observed_prices, percentile, route_of
+from modelyard.telemetry.rollup import FINE_S, HOUR_S, RollupBatch, facts_of, route_key
+from modelyard.telemetry.view import Reads, Window
 
-__all__ = ["collect", "summarize"]
+__all__ = ["Collected", "collect", "summarize"]
 
 _LATEST = 25
 
 
-def collect(hub: TelemetryHub, since: float) -> tuple[list[Record], str]:
-    """Records since ``since``: the store's history merged with the live ring (blocking; run in a thread)."""
-    live = [r for r in hub.recent if r.time >= since]
-    store = hub.store
+@dataclass
+class Collected:
+    window: Window
+    reads: Reads
+    latest: list[Record]  # newest first
+    last_minute: int
+    source: str
+
+
+def collect(hub: TelemetryHub, since: float, now: float) -> Collected:
+    """The window's aggregates from the store (plus queued records) or the live ring (blocking)."""
+    window = Window.for_dashboard(since, now)
+    head = window.head or since
+    store = hub.view_store
     if store is None:
-        return live, "memory"
-    merged = {r.request_id: r for r in store.query(since=since)}
-    merged.update({r.request_id: r for r in live})
-    return sorted(merged.values(), key=lambda r: r.time), getattr(store, "name", "store")
+        live = [r for r in hub.recent if r.time >= head]
+        reads = Reads.from_batch(RollupBatch().extend(facts_of(r) for r in live), window)
+        latest = sorted(live, key=lambda r: r.time, reverse=True)[:_LATEST]
+        return Collected(window, reads, latest, sum(r.time >= now - 60 for r in live), "memory")
+    pending = [r for r in hub.queued_records(store) if r.time >= head]
+    view = store.read_view(window, latest=_LATEST, recent_since=now - 60)
+    reads = view.reads.merge(Reads.from_batch(RollupBatch().extend(facts_of(r) for r in pending), window))
+    latest = sorted([*view.latest, *pending], key=lambda r: r.time, reverse=True)[:_LATEST]
+    recent = view.recent + sum(r.time >= now - 60 for r in pending)
+    return Collected(window, reads, latest, recent, getattr(store, "name", "store"))
 
 
 def _latest(r: Record) -> dict[str, Any]:
@@ -34,7 +58,7 @@ def _latest(r: Record) -> dict[str, Any]:
         "request_id": r.request_id,
         "time": r.time,
         "tenant": r.tenant,
-        "route": route_of(r),
+        "route": route_key(r.route, r.router, r.model),
         "model": r.model,
         "family": r.family,
         "status": r.status,
@@ -48,61 +72,60 @@ def _latest(r: Record) -> dict[str, Any]:
     }
 
 
+def bucket_for(window: Window, window_s: float) -> int:
+    """Timeline bar width in seconds: a multiple of 10 s giving ≤ 90 bars, or 1 h for long windows."""
+    if not window.fine_only:
+        return HOUR_S
+    return max(FINE_S, math.ceil(window_s / 90 / FINE_S) * FINE_S)
+
+
 def summarize(
-    records: Sequence[Record],
+    data: Collected,
     *,
     now: float | None = None,
     window_s: float,
-    bucket_s: float = 10.0,
     breakers: dict[str, str] | None = None,
     sinks: list[dict[str, Any]] | None = None,
-    source: str = "memory",
     report: ReportSettings | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
-    start = now - window_s
-    n_buckets = max(1, math.ceil(window_s / bucket_s - 1e-9))
-    timeline = [{"t": start + i * bucket_s, "n": 0, "errors": 0, "cost_usd": 0.0} for i in range(n_buckets)]
-    for r in records:
-        i = min(int((r.time - start) // bucket_s), n_buckets - 1)
-        if 0 <= i < n_buckets:
-            timeline[i]["n"] += 1
-            timeline[i]["errors"] += r.status == "error"
-            timeline[i]["cost_usd"] += r.cost_usd
-    last_minute = sum(1 for r in records if r.time >= now - 60)
-    latencies = [r.latency_ms for r in records]
-    cheap = cheap_models(records, observed_prices(records), report or ReportSettings())
-    events = Counter(e.kind for r in records for e in r.events)
+    reads, window = data.reads, data.window
+    bucket = bucket_for(window, window_s)
+    start = int((window.head or now - window_s) // bucket) * bucket
+    n_buckets = max(1, math.ceil((now - start) / bucket - 1e-9))
+    timeline = [{"t": start + i * bucket, "n": 0, "errors": 0, "cost_usd": 0.0} for i in range(n_buckets)]
+    for (t, _span), (n, errors, cost) in reads.timeline.items():
+        i = min(max(int((t - start) // bucket), 0), n_buckets - 1)
+        timeline[i]["n"] += int(n)
+        timeline[i]["errors"] += int(errors)
+        timeline[i]["cost_usd"] += cost
+    total = reads.total()
+    cheap, _ = reads.cheap(report or ReportSettings())
+    on_cheap = sum(a.n for k, a in reads.groups.items() if k[0] in cheap)
     return {
         "now": now,
         "window_s": window_s,
-        "bucket_s": bucket_s,
-        "source": source,
+        "bucket_s": bucket,
+        "source": data.source,
         "totals": {
-            "requests": len(records),
-            "errors": sum(r.status == "error" for r in records),
-            "safe_defaults": sum(r.status == "safe_default" for r in records),
-            "cost_usd": sum(r.cost_usd for r in records),
-            "requests_per_s": last_minute / 60.0,
-            "p50_ms": percentile(latencies, 50),
-            "p95_ms": percentile(latencies, 95),
-            "fallbacks": events.get("fallback", 0),
-            "escalations": events.get("escalation", 0),
-            "retries": events.get("retry", 0),
-            "cheap_share": sum(1 for r in records if r.model in cheap) / len(records) if records else None,
-            "simulated": sum(r.simulated for r in records),
+            "requests": total.n,
+            "errors": total.errors,
+            "safe_defaults": total.safe_defaults,
+            "cost_usd": total.cost_usd,
+            "requests_per_s": data.last_minute / 60.0,
+            "p50_ms": total.percentile(50),
+            "p95_ms": total.percentile(95),
+            "fallbacks": total.fallbacks,
+            "escalations": total.escalations,
+            "retries": total.retries,
+            "cheap_share": on_cheap / total.n if total.n else None,
+            "simulated": total.simulated,
         },
         "timeline": timeline,
-        "by_model": [
-            g.as_dict() | {"family": _family(records, g.key)} for g in group_by(records, lambda r: r.model)
-        ],
-        "by_family": [g.as_dict() for g in group_by(records, lambda r: r.family)],
-        "by_route": [g.as_dict() for g in group_by(records, route_of)],
+        "by_model": [g.as_dict() | {"family": reads.family_of(g.key)} for g in reads.by_model()],
+        "by_family": [g.as_dict() for g in reads.by_family()],
+        "by_route": [g.as_dict() for g in reads.by_route()],
         "breakers": breakers or {},
         "sinks": sinks or [],
-        "latest": [_latest(r) for r in reversed(records[-_LATEST:])],
+        "latest": [_latest(r) for r in data.latest],
     }
-
-
-def _family(records: Sequence[Record], model: str) -> str | None:
-    return next((r.family for r in records if r.model == model), None)

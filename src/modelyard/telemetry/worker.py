@@ -43,8 +43,21 @@ class _Flush:
 
 
 class SinkWorker:
-    def __init__(self, sink: Sink, *, queue_size: int, batch_size: int, flush_interval_s: float) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        queue_size: int,
+        batch_size: int,
+        flush_interval_s: float,
+        retention_s: float | None = None,
+        prune_every_s: float = 300.0,
+    ) -> None:
         self.sink = sink
+        self.retention_s = retention_s
+        self.prune_every_s = prune_every_s
+        self._next_prune = 0.0
+        self.pruned = 0
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
@@ -98,6 +111,11 @@ class SinkWorker:
         if self._thread.is_alive():
             log.warning("telemetry sink %s did not drain in %.1fs; closing anyway", self.sink.name, timeout)
 
+    def pending(self) -> list[Item]:
+        """A copy of what waits in the queue (not the batch being written)."""
+        with self._lock:
+            return [i for i in self._items if not isinstance(i, _Flush)]
+
     def stats(self) -> SinkStats:
         with self._lock:
             return SinkStats(self.sink.name, self._waiting, self.written, self.dropped, self.failed, self.last_error)
@@ -113,7 +131,22 @@ class SinkWorker:
                 pass
             if stop:
                 break
+            self._maybe_prune()
         self._close()
+
+    def _maybe_prune(self) -> None:
+        """Every ``prune_every_s``, delete records older than ``retention_s`` (sinks that can)."""
+        prune = getattr(self.sink, "prune", None)
+        if self.retention_s is None or prune is None or not self._opened:
+            return
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self.prune_every_s
+        try:
+            self.pruned += int(prune(time.time() - self.retention_s))
+        except Exception as exc:  # like a failed write: logged, never raised
+            log.error("telemetry sink %s: pruning failed: %s", self.sink.name, exc)
 
     def _drain_one(self) -> bool:
         """Write one batch (up to ``batch_size`` items or up to a flush marker). False when empty."""

@@ -9,11 +9,15 @@ notices. A `RecordStore` can also be queried (reports, dashboard, re-training).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from modelyard.telemetry.record import Feedback, Record
 
-__all__ = ["Item", "RecordStore", "Sink"]
+if TYPE_CHECKING:
+    from modelyard.telemetry.sinks.sql import StoreView
+    from modelyard.telemetry.view import Window
+
+__all__ = ["Item", "RecordStore", "Sink", "ViewStore"]
 
 Item = Record | Feedback
 
@@ -35,3 +39,16 @@ class RecordStore(Protocol):
     def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]: ...
 
     def get(self, request_id: str) -> Record | None: ...
+
+
+@runtime_checkable
+class ViewStore(Protocol):
+    """A store that keeps rollups: windows are read as aggregates (see `SqlStore.read_view`)."""
+
+    name: str
+
+    def read_view(
+        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+    ) -> StoreView: ...
+
+    def prune(self, before: float) -> int: ...

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from modelyard.telemetry.record import Feedback, Record
 from modelyard.telemetry.sinks.base import Item
 
-__all__ = ["JsonlSink", "read_jsonl"]
+__all__ = ["JsonlSink", "iter_jsonl", "read_jsonl"]
 
 
 class JsonlSink:
@@ -72,3 +72,16 @@ def read_jsonl(path: Path, *, since: float | None = None, limit: int | None = No
             records[fb.request_id].feedback.append(fb)
     out = sorted(records.values(), key=lambda r: r.time)
     return out[-limit:] if limit else out
+
+
+def iter_jsonl(path: Path) -> Iterator[Record | Feedback]:
+    """Records and feedback of a JSONL file one at a time, in file order (other schema versions skipped)."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "feedback" in row:
+                yield Feedback.model_validate(row["feedback"])
+            elif row.get("schema_version") == 1:
+                yield Record.model_validate(row)

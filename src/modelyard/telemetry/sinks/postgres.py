@@ -9,7 +9,8 @@ from typing import Any
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.telemetry.record import Record
 from modelyard.telemetry.sinks.base import Item
-from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore, StoreView
+from modelyard.telemetry.view import Window
 
 __all__ = ["POSTGRES", "PostgresSink"]
 
@@ -21,6 +22,8 @@ POSTGRES = Dialect(
     # concurrent gateways starting together: one migrates, the others wait, then see it done
     lock="SELECT pg_advisory_xact_lock(7311730)",
     autoinc="BIGSERIAL PRIMARY KEY",
+    least="LEAST",
+    greatest="GREATEST",
 )
 
 INSTALL_HINT = "pip install 'modelyard[postgres]'  (psycopg 3)"
@@ -78,6 +81,16 @@ class PostgresSink:
 
     def get(self, request_id: str) -> Record | None:
         return self.store.get(request_id)
+
+    def read_view(
+        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+    ) -> StoreView:
+        return self.store.read_view(window, latest=latest, recent_since=recent_since, family_cost=family_cost)
+
+    def prune(self, before: float) -> int:
+        """Delete records older than ``before`` (epoch s) through the writer's connection; rollups stay."""
+        assert self._conn is not None, "open() first"
+        return self.store.prune(self._conn, before)
 
     def __repr__(self) -> str:
         return f"PostgresSink(dsn_env={self.dsn_env!r}, schema={self.schema!r})"

@@ -5,6 +5,10 @@ and group on. Migrations are an ordered list; ``schema_version`` holds every
 applied version, and each migration runs in its own transaction, so a
 database is always at a known version. A dialect supplies the placeholder,
 the column types and how to take the migration lock.
+
+Every write also adds the batch to the rollup tables (`sql_rollups`) in the
+same transaction, and feedback moves its record's quality there; the
+dashboard and reports read those (`read_view`), never every record.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from modelyard.telemetry.record import Feedback, Record
+from modelyard.telemetry.rollup import SPANS, RollupBatch, facts_of, quality_of
 from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.sql_rollups import chunks, migration_3, upsert_sql, window_reads, write_batch
+from modelyard.telemetry.view import Reads, Window
 
-__all__ = ["MIGRATIONS", "Dialect", "SqlStore", "record_row"]
+__all__ = ["MIGRATIONS", "Dialect", "SqlStore", "StoreView", "record_row"]
 
 
 class Cursor(Protocol):
@@ -49,6 +56,8 @@ class Dialect:
     float_type: str
     lock: str | None  # statement taking the migration lock inside a transaction
     autoinc: str
+    least: str = "min"  # two-argument minimum / maximum (SQLite's min/max, PostgreSQL's LEAST/GREATEST)
+    greatest: str = "max"
 
 
 def _migration_1(d: Dialect) -> list[str]:
@@ -96,8 +105,16 @@ def _migration_2(d: Dialect) -> list[str]:
     ]
 
 
+def _migration_3(d: Dialect) -> list[str]:
+    return migration_3(d.float_type)
+
+
 #: (version, statements for a dialect), in order; never edit a shipped one, append.
-MIGRATIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [(1, _migration_1), (2, _migration_2)]
+MIGRATIONS: list[tuple[int, Callable[[Dialect], list[str]]]] = [
+    (1, _migration_1),
+    (2, _migration_2),
+    (3, _migration_3),
+]
 
 _RECORD_COLUMNS = (
     "request_id, time, tenant, endpoint, router, route, model, family, provider, status, error_kind, "
@@ -142,6 +159,10 @@ class SqlStore:
     def _sql(self, text: str) -> str:
         return text.replace("?", self.dialect.param)
 
+    def sql(self, text: str) -> str:
+        """``text`` with this dialect's placeholder for every ``?``."""
+        return self._sql(text)
+
     # -- migrations ----------------------------------------------------------------
 
     def migrate(self, conn: Connection) -> list[int]:
@@ -165,6 +186,8 @@ class SqlStore:
             try:
                 for statement in statements(self.dialect):
                     cur.execute(statement)
+                if version == 3:  # rollups of the records a database already holds
+                    self._backfill_rollups(cur)
                 cur.execute(
                     self._sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"),
                     (version, time.time()),
@@ -184,33 +207,134 @@ class SqlStore:
 
     # -- writing ---------------------------------------------------------------------
 
+    def upsert_statements(self, rows: int) -> tuple[str, str]:
+        d = self.dialect
+        rollups, prices = upsert_sql("?", rows, least=d.least, greatest=d.greatest)
+        return self._sql(rollups), self._sql(prices)
+
     def insert(self, conn: Connection, items: Sequence[Item]) -> None:
-        records = [record_row(i) for i in items if isinstance(i, Record)]
-        feedback = [
-            (f.request_id, f.time, f.score, f.thumbs, f.label, f.tenant, f.model_dump_json())
-            for f in items
-            if isinstance(f, Feedback)
-        ]
+        """Write records and feedback and add them to the rollups, in one transaction.
+
+        Records whose id is already stored (a re-sent batch) are skipped, so
+        they are not counted twice. Rows go in as multi-row statements: each
+        statement step releases the GIL, and a writer thread that releases it
+        once per row waits a switch interval per row behind a busy event loop.
+        """
+        records = [i for i in items if isinstance(i, Record)]
+        feedback = [i for i in items if isinstance(i, Feedback)]
         cur = conn.cursor()
         try:
             if records:
-                marks = ", ".join(["?"] * len(records[0]))
-                cur.executemany(
-                    self._sql(
-                        f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({marks}) "
-                        "ON CONFLICT (request_id) DO NOTHING"
-                    ),
-                    records,
-                )
-            if feedback:
-                cur.executemany(
-                    self._sql(
-                        "INSERT INTO feedback (request_id, time, score, thumbs, label, tenant, body) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    ),
-                    feedback,
-                )
+                records = self._new_records(cur, records)
+            if records:
+                rows = [record_row(r) for r in records]
+                one = "(" + ", ".join(["?"] * len(rows[0])) + ")"
+                for part in chunks(rows, 500):
+                    cur.execute(
+                        self._sql(
+                            f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(part))} "
+                            "ON CONFLICT (request_id) DO NOTHING"
+                        ),
+                        [v for row in part for v in row],
+                    )
+                write_batch(cur, RollupBatch().extend(facts_of(r) for r in records), self.upsert_statements)
+            for fb in feedback:  # rare: one at a time, each sees the ones before it
+                self._add_feedback(cur, fb)
             conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+
+    def _new_records(self, cur: Any, records: list[Record]) -> list[Record]:
+        unique = list({r.request_id: r for r in reversed(records)}.values())[::-1]  # first of repeats
+        marks = ", ".join(["?"] * len(unique))
+        cur.execute(
+            self._sql(f"SELECT request_id FROM records WHERE request_id IN ({marks})"),
+            [r.request_id for r in unique],
+        )
+        stored = {row[0] for row in cur.fetchall()}
+        return [r for r in unique if r.request_id not in stored]
+
+    def _add_feedback(self, cur: Any, fb: Feedback) -> None:
+        """Store ``fb`` and move its record's quality in the rollups from the old value to the new."""
+        cur.execute(self._sql("SELECT body FROM records WHERE request_id = ?"), (fb.request_id,))
+        row = cur.fetchone()
+        if row is not None:
+            record = _record(row[0])
+            cur.execute(
+                self._sql("SELECT body FROM feedback WHERE request_id = ? ORDER BY time, id"), (fb.request_id,)
+            )
+            record.feedback = [Feedback.model_validate(_json(b)) for (b,) in cur.fetchall()]
+            before = quality_of(record)
+            record.feedback.append(fb)
+            after = quality_of(record)
+            if after != before:
+                facts = facts_of(record)
+                for span in SPANS:
+                    cur.execute(
+                        self._sql(
+                            "UPDATE rollups SET quality_sum = quality_sum + ?, quality_n = quality_n + ? "
+                            "WHERE span = ? AND start = ? AND model = ? AND family = ? AND route = ? AND router = ?"
+                        ),
+                        (
+                            (after or 0.0) - (before or 0.0),
+                            (after is not None) - (before is not None),
+                            span,
+                            int(record.time // span) * span,
+                            facts.model,
+                            facts.family,
+                            facts.route,
+                            facts.router,
+                        ),
+                    )
+        cur.execute(
+            self._sql(
+                "INSERT INTO feedback (request_id, time, score, thumbs, label, tenant, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (fb.request_id, fb.time, fb.score, fb.thumbs, fb.label, fb.tenant, fb.model_dump_json()),
+        )
+
+    def _backfill_rollups(self, cur: Any, chunk: int = 5000) -> None:
+        """Sum the records already stored into the rollups (migration 3), a chunk at a time."""
+        cur.execute("SELECT request_id, body FROM feedback ORDER BY time, id")
+        feedback: dict[str, list[Feedback]] = {}
+        for rid, body in cur.fetchall():
+            feedback.setdefault(rid, []).append(Feedback.model_validate(_json(body)))
+        after: tuple[float, str] = (float("-inf"), "")
+        while True:
+            cur.execute(
+                self._sql(
+                    "SELECT time, request_id, body FROM records WHERE time > ? OR (time = ? AND request_id > ?) "
+                    "ORDER BY time, request_id LIMIT ?"
+                ),
+                (after[0], after[0], after[1], chunk),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                return
+            batch = RollupBatch()
+            for _, rid, body in rows:
+                record = _record(body)
+                record.feedback = feedback.get(rid, [])
+                batch.add(facts_of(record))
+            write_batch(cur, batch, self.upsert_statements)
+            after = (float(rows[-1][0]), str(rows[-1][1]))
+
+    def prune(self, conn: Connection, before: float) -> int:
+        """Delete records (and their feedback) older than ``before``; rollups stay. Returns records deleted."""
+        cur = conn.cursor()
+        try:
+            cur.execute(
+                self._sql(
+                    "DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM records WHERE time < ?)"
+                ),
+                (before,),
+            )
+            cur.execute(self._sql("DELETE FROM records WHERE time < ?"), (before,))
+            deleted = int(cur.rowcount or 0)
+            conn.commit()
+            return deleted
         except Exception:
             conn.rollback()
             raise
@@ -249,6 +373,32 @@ class SqlStore:
         finally:
             conn.close()
 
+    def read_view(
+        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+    ) -> StoreView:
+        """A window's aggregates, its first and last record time, the newest ``latest`` records and
+        the count since ``recent_since`` — a fixed number of queries, each answered from an index."""
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            view = StoreView(window_reads(cur, self._sql, window, family_cost=family_cost))
+            where, params = ("WHERE time >= ?", [window.head]) if window.head is not None else ("", [])
+            cur.execute(self._sql(f"SELECT MIN(time), MAX(time) FROM records {where}"), params)
+            first, last = cur.fetchone()
+            view.first, view.last = (float(first) if first is not None else None), (
+                float(last) if last is not None else None
+            )
+            if latest:
+                newest = f"SELECT body FROM records {where} ORDER BY time DESC LIMIT ?"
+                cur.execute(self._sql(newest), [*params, latest])
+                view.latest = [_record(b) for (b,) in cur.fetchall()]
+            if recent_since is not None:
+                cur.execute(self._sql("SELECT COUNT(*) FROM records WHERE time >= ?"), (recent_since,))
+                view.recent = int(cur.fetchone()[0])
+            return view
+        finally:
+            conn.close()
+
     def get(self, request_id: str) -> Record | None:
         conn = self.connect()
         try:
@@ -265,6 +415,17 @@ class SqlStore:
             return record
         finally:
             conn.close()
+
+
+@dataclass
+class StoreView:
+    """What `SqlStore.read_view` returns: aggregates plus a few index lookups."""
+
+    reads: Reads
+    first: float | None = None
+    last: float | None = None
+    latest: list[Record] = field(default_factory=list)  # newest first
+    recent: int = 0
 
 
 def _json(body: Any) -> dict[str, Any]:

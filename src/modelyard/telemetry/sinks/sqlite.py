@@ -8,7 +8,8 @@ from pathlib import Path
 
 from modelyard.telemetry.record import Record
 from modelyard.telemetry.sinks.base import Item
-from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore, StoreView
+from modelyard.telemetry.view import Window
 
 __all__ = ["SQLITE", "SqliteSink"]
 
@@ -54,6 +55,16 @@ class SqliteSink:
 
     def get(self, request_id: str) -> Record | None:
         return self.store.get(request_id)
+
+    def read_view(
+        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+    ) -> StoreView:
+        return self.store.read_view(window, latest=latest, recent_since=recent_since, family_cost=family_cost)
+
+    def prune(self, before: float) -> int:
+        """Delete records older than ``before`` (epoch s) through the writer's connection; rollups stay."""
+        assert self._conn is not None, "open() first"
+        return self.store.prune(self._conn, before)
 
     def journal_mode(self) -> str:
         conn = self._connect()
