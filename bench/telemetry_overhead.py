@@ -5,7 +5,14 @@ to measure and telemetry's share is as large as it can ever be. Rounds
 alternate off / on to spread machine noise evenly; the table shows the median
 of the rounds and the ratio on / off (1.00 = no overhead).
 
+The sink must really write while requests are timed: at the end of every
+timed window the records written must be within one flush interval's worth
+of requests (plus one batch) of the requests sent, or the bench fails — an
+event loop that starves the sink's writer thread no longer passes unnoticed.
+The "lag" column is the worst such backlog seen (records not yet written).
+
     .venv/bin/python bench/telemetry_overhead.py                 # the table
+    .venv/bin/python bench/telemetry_overhead.py --save          # and bench/results/telemetry_overhead.json
     .venv/bin/python bench/telemetry_overhead.py --fill out.db   # also keep a varied workload's records
 
 ``--fill`` runs a mixed workload (plain, cascade, council, fallbacks, budget
@@ -23,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import RESULTS, Run
 from modelyard.config import parse_config
 from modelyard.engine import Engine
 from modelyard.errors import ModelyardError
@@ -80,7 +88,25 @@ async def rate(e: Engine, n: int, model: str) -> float:
     return n / (time.perf_counter() - started)
 
 
-async def overhead(n: int, rounds: int) -> None:
+def backlog(e: Engine, sent: int, rate_per_s: float) -> int | None:
+    """Records not yet written at the end of a timed window; fails when the writer fell behind."""
+    hub = e.telemetry
+    if hub is None or not hub.workers:
+        return None
+    settings = hub.settings
+    allowed = rate_per_s * (settings.flush_interval_ms / 1000.0 + 0.1) + settings.batch_size
+    worst = 0
+    for st in hub.sink_stats():
+        lag = sent - st.written
+        worst = max(worst, lag)
+        assert st.dropped == 0 and st.failed == 0, f"{st.sink}: dropped {st.dropped}, failed {st.failed}"
+        assert lag <= allowed, f"{st.sink} wrote {st.written} of {sent} records sent (allowed lag {allowed:.0f})"
+    return worst
+
+
+async def overhead(n: int, rounds: int) -> dict[str, dict[str, dict[str, object]]]:
+    """Prints the table; returns {route: {variant: {rounds_rps, median_rps, ratio, max_lag}}}."""
+    saved: dict[str, dict[str, dict[str, object]]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
     variants = {
         "off": "telemetry: {enabled: false}\n",
@@ -92,27 +118,43 @@ async def overhead(n: int, rounds: int) -> None:
         ),
     }
     print(f"{n} sequential requests per round, {rounds} rounds, SIMULATED zero-latency models\n")
-    print(f"{'route':<12} {'telemetry':<26} {'req/s (median)':>15} {'ratio on/off':>13}")
+    print(f"{'route':<12} {'telemetry':<26} {'req/s (median)':>15} {'ratio on/off':>13} {'max lag':>8}")
     for model in ("default", "cheap-first"):
         engines = {name: engine(t, ZERO) for name, t in variants.items()}
         results: dict[str, list[float]] = {name: [] for name in variants}
+        sent = dict.fromkeys(variants, 50)
+        lags: dict[str, list[int]] = {name: [] for name in variants}
         for e in engines.values():  # warm up
             await rate(e, 50, model)
+            if e.telemetry is not None:
+                e.telemetry.flush()
         for _ in range(rounds):
             for name, e in engines.items():
                 results[name].append(await rate(e, n, model))
+                sent[name] += n
+                lag = backlog(e, sent[name], results[name][-1])  # at the end of the timed window
+                if lag is not None:
+                    lags[name].append(lag)
                 if e.telemetry is not None and e.telemetry.spans is not None and e.telemetry.spans.memory:
                     e.telemetry.spans.memory.clear()
         base = statistics.median(results["off"])
         for name in variants:
             med = statistics.median(results[name])
-            print(f"{model:<12} {name:<26} {med:>15.0f} {med / base:>13.2f}")
+            lag_text = str(max(lags[name])) if lags[name] else "-"
+            print(f"{model:<12} {name:<26} {med:>15.0f} {med / base:>13.2f} {lag_text:>8}")
+            saved.setdefault(model, {})[name] = {
+                "rounds_rps": results[name],
+                "median_rps": med,
+                "ratio_to_off": med / base,
+                "max_lag": max(lags[name]) if lags[name] else None,
+            }
         for e in engines.values():
             if e.telemetry is not None:
                 stats = [(s.sink.split("/")[-1], s.written, s.dropped) for s in e.telemetry.sink_stats()]
                 if stats:
                     print(f"{'':<12} sink (written, dropped): {stats}")
             await e.aclose()
+    return saved
 
 
 async def fill(db: Path, n: int, concurrency: int, seed: int) -> None:
@@ -161,9 +203,14 @@ def main() -> None:
     ap.add_argument("--fill", type=Path, help="also write a varied workload's records to this SQLite file")
     ap.add_argument("--fill-n", type=int, default=3000)
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument(
+        "--save", type=Path, nargs="?", const=RESULTS / "telemetry_overhead.json", help="write the table as JSON"
+    )
     args = ap.parse_args()
     if not args.skip_overhead:
-        asyncio.run(overhead(args.n, args.rounds))
+        run = Run("telemetry_overhead", args.save, vars(args))
+        if (saved := run.save(asyncio.run(overhead(args.n, args.rounds)))) is not None:
+            print(f"saved {saved}")
     if args.fill:
         asyncio.run(fill(args.fill, args.fill_n, 32, 7))
 
