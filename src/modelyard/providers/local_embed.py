@@ -4,35 +4,42 @@
 encoder (`modelyard.encoders.minilm`), with the tokenizer's real token counts.
 
 An MLM does not write text, so ``chat`` answers only what an encoder can do
-honestly: **classification by embedding similarity**. The last user message is
-``<task>: <text>`` and may carry a ``labels: a, b, c`` line::
+honestly: **classification of one text**. The request is read by
+`modelyard.types.classification.read_classification`, the same reader the
+registry's capability check uses (so the router never sends this model anything
+else), in either form::
 
     sentiment: The battery died after two days.
-    intent: Could you cancel my order?
     classify: The striker scored twice in the final.
     labels: sports, politics, cooking
 
-Tasks are ``classify``, ``tag``, ``sentiment``, ``intent``, and any name in
-``options.label_sets`` (e.g. ``topic``). Labels come from,
-first to last: the request's extra ``labels`` field (a list of names, or a
-mapping of name → example sentence(s)), a ``labels:`` line, the model's
-``options.label_sets[<task>]``, the built-in sets (``sentiment``: positive /
-negative / neutral; ``intent``: question / request / complaint / greeting /
-thanks / statement, each with a few example sentences). A label's prototype is
-the normalised mean of its examples' embeddings (a bare name becomes one
-example through ``options.label_template``, "This text is about {label}.",
-which MiniLM matches far better than the bare word); the score is the cosine
-between the text and each prototype, and the answer is the best label. The reply is JSON,
-``{"task": ..., "label": ..., "scores": {label: cosine, ...}}`` (or the bare
-label with ``options.output: label``). Anything else is a `BadRequestError`
-saying this format, never an invented answer.
+    Is this review positive or negative: I loved it
+    Classify this as billing, technical or sales: my card was charged twice
+    What language is 'Guten Morgen'?
+
+Tasks are ``sentiment`` (positive / negative / neutral), ``intent`` (question /
+request / complaint / greeting / thanks / statement), ``language``, ``classify`` /
+``tag`` with labels from the request, and any name in ``options.label_sets``
+(e.g. ``topic``). Labels come from the request's extra ``labels`` field, the
+question itself or a ``labels:`` line, the model's ``options.label_sets``, or the
+built-in sets (`modelyard.providers.zero_shot`). Classification is zero-shot by
+embedding similarity: the score of a label is the cosine between the text and the
+label's prototype (mean embedding of its examples), and the answer is the best
+label. ``language`` uses a language identifier instead (`modelyard.providers.langid`;
+MiniLM is English-only), scores being its probabilities.
+
+The reply for a task prefix is JSON, ``{"task": ..., "label": ..., "scores": {label:
+score, ...}}`` (or the bare label with ``options.output: label``); for a question
+in natural language it is one sentence ("Sentiment: positive.") followed by the same
+JSON on the next line; with ``response_format`` JSON it is the JSON alone. Anything
+else is a `BadRequestError` saying why and what format works, never an invented
+answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -46,79 +53,21 @@ from modelyard.encoders.base import Vectors
 from modelyard.encoders.minilm import MiniLMEncoder, default_encoder
 from modelyard.errors import BadRequestError, ProviderTimeoutError
 from modelyard.providers.base import Provider
+from modelyard.providers.langid import DEFAULT_LANGUAGES, LANGUAGE_NAMES, code_for, identify
+from modelyard.providers.zero_shot import BUILTIN_LABEL_SETS, LabelSet, builtin_examples, label_set
 from modelyard.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, Usage
+from modelyard.types.classification import ClassificationTask, NotClassification, read_classification
 
 __all__ = ["BUILTIN_LABEL_SETS", "OnnxEmbedOptions", "OnnxEmbeddingProvider"]
 
 _T = TypeVar("_T")
-LabelSet = dict[str, list[str]]
 
-#: Example sentences per label; prototypes are their mean embeddings.
-BUILTIN_LABEL_SETS: dict[str, LabelSet] = {
-    "sentiment": {
-        "positive": [
-            "I love it, this is great.",
-            "Excellent quality, I'm very happy with it.",
-            "Wonderful experience, highly recommended!",
-            "This made my day, thank you so much.",
-            "Fantastic, works perfectly.",
-        ],
-        "negative": [
-            "I hate it, this is terrible.",
-            "Awful quality, I'm very disappointed.",
-            "Worst experience ever, do not buy.",
-            "This is broken and useless.",
-            "I'm angry and frustrated with this.",
-        ],
-        "neutral": [
-            "The meeting is scheduled for Monday.",
-            "The package contains two items.",
-            "It is an average product, nothing special.",
-            "The store is on Main Street.",
-            "Please send the report by Friday.",
-        ],
-    },
-    "intent": {
-        "question": [
-            "What time does it open?",
-            "How do I reset my password?",
-            "Where is the nearest station?",
-            "Can you tell me what this means?",
-            "Why is the sky blue?",
-        ],
-        "request": [
-            "Please book a table for two.",
-            "Send me the invoice.",
-            "Cancel my subscription.",
-            "Set an alarm for 7am.",
-            "Could you order a pizza for me?",
-        ],
-        "complaint": [
-            "My order arrived broken.",
-            "Nobody answers my emails, this is unacceptable.",
-            "I was charged twice.",
-            "The service was terrible.",
-            "The app keeps crashing.",
-        ],
-        "greeting": ["Hi there!", "Hello, good morning.", "Hey, how are you?", "Good evening!"],
-        "thanks": ["Thanks a lot for your help!", "Thank you so much.", "I appreciate it.", "Many thanks!"],
-        "statement": [
-            "The meeting is at 3pm.",
-            "I live in Berlin.",
-            "The report has ten pages.",
-            "My flight lands tomorrow morning.",
-        ],
-    },
-}
-
-_TASKS = {"classify": "classify", "classification": "classify", "tag": "tag", "tagging": "tag"}
-_TASKS.update({"sentiment": "sentiment", "intent": "intent", "label": "classify", "topic": "classify"})
-_TASK_LINE = re.compile(r"^\s*(?P<task>[A-Za-z]+)\s*:\s*(?P<rest>.*)$", re.DOTALL)
-_LABELS_LINE = re.compile(r"^\s*labels\s*:\s*(?P<labels>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _FORMAT_HINT = (
-    "send '<task>: <text>' with task classify, tag, sentiment or intent, "
-    "and for classify/tag a 'labels: a, b, c' line"
+    "send one text to classify: '<task>: <text>' with task sentiment, intent, language, classify or tag "
+    "(classify/tag with a 'labels: a, b, c' line), or a question such as "
+    "'Is this review positive or negative: <text>'"
 )
+_TITLES = {"sentiment": "Sentiment", "intent": "Intent", "language": "Language"}
 
 
 class OnnxEmbedOptions(BaseModel):
@@ -136,18 +85,27 @@ class OnnxEmbedOptions(BaseModel):
     label_sets: dict[str, dict[str, list[str]] | list[str]] = Field(
         default_factory=dict, description="task → labels (names, or name → example sentences)"
     )
+    languages: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LANGUAGES),
+        min_length=2,
+        description="ISO 639-1 codes the language task chooses among",
+    )
 
 
 class _Task(BaseModel):
     task: str
     text: str
     labels: LabelSet
+    form: Literal["prefix", "natural"] = "prefix"
+    #: for the language task: label → ISO code
+    codes: dict[str, str] = Field(default_factory=dict)
 
 
 class OnnxEmbeddingProvider(Provider):
     """MiniLM embeddings and embedding-similarity classification; no network."""
 
     kind = "onnx-embed"
+    local = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -238,30 +196,38 @@ class OnnxEmbeddingProvider(Provider):
         """Read task, text and candidate labels from the request (see module docstring)."""
         if request.has_image:
             raise self._bad("it cannot read images")
-        match = _TASK_LINE.match(request.last_user_text)
-        word = match.group("task").lower() if match else ""
-        task = word if word in self.options.label_sets else _TASKS.get(word)
-        if match is None or task is None:
-            raise self._bad("it does not write free text")
-        body = match.group("rest")
-        line = _LABELS_LINE.search(body) or _LABELS_LINE.search(request.system_text)
-        text = _LABELS_LINE.sub("", body).strip()
-        if not text:
-            raise self._bad("there is no text to classify")
-        labels = self._labels(task, request, line.group("labels") if line else None)
-        if len(labels) < 2:
-            raise self._bad(f"task {task!r} needs at least two labels")
-        return _Task(task=task, text=text, labels=labels)
-
-    def _labels(self, task: str, request: ChatRequest, line: str | None) -> LabelSet:
         extra = (request.model_extra or {}).get("labels")
-        if extra is not None:
-            return _label_set(extra, self._template, self._bad)
-        if line is not None:
-            return _label_set(line.split(","), self._template, self._bad)
-        if task in self.options.label_sets:
-            return _label_set(self.options.label_sets[task], self._template, self._bad)
-        return BUILTIN_LABEL_SETS.get(task, {})
+        given = label_set(extra, self._template, self._bad) if extra is not None else None
+        read = read_classification(request, self.options.label_sets)
+        if isinstance(read, NotClassification):
+            raise self._bad(read.reason)
+        if read.task == "language" and given is None:
+            return self._language_task(read)
+        labels = given if given is not None else self._labels(read)
+        if len(labels) < 2:
+            raise self._bad(f"task {read.task!r} needs at least two labels")
+        return _Task(task=read.task, text=read.text, labels=labels, form=read.form)
+
+    def _labels(self, read: ClassificationTask) -> LabelSet:
+        configured = self.options.label_sets.get(read.task)
+        if read.labels is None:
+            if configured is not None:
+                return label_set(configured, self._template, self._bad)
+            return dict(BUILTIN_LABEL_SETS.get(read.task, {}))
+        mine = label_set(configured, self._template, self._bad) if configured is not None else {}
+        return {name: mine.get(name) or builtin_examples(name) or [self._template(name)] for name in read.labels}
+
+    def _language_task(self, read: ClassificationTask) -> _Task:
+        if read.labels is None:
+            codes = {LANGUAGE_NAMES.get(c, c): c for c in self.options.languages}
+        else:
+            codes = {}
+            for name in read.labels:
+                code = code_for(name)
+                if code is None:
+                    raise self._bad(f"unknown language {name!r}")
+                codes[LANGUAGE_NAMES.get(code, name)] = code
+        return _Task(task="language", text=read.text, labels={}, form=read.form, codes=codes)
 
     def _template(self, name: str) -> str:
         return self.options.label_template.replace("{label}", name.replace("_", " "))
@@ -281,6 +247,11 @@ class OnnxEmbeddingProvider(Provider):
         return proto
 
     def _classify(self, task: _Task, deadline: float | None) -> tuple[dict[str, float], int]:
+        if task.task == "language":
+            guess = identify(task.text, list(task.codes.values()), top=len(task.codes))
+            by_code = dict(guess.ranking)
+            counts = self.encoder.token_counts([task.text])
+            return {label: by_code.get(code, 0.0) for label, code in task.codes.items()}, counts[0]
         vectors, counts = self._encode([task.text], deadline)
         protos = np.stack([self._prototype(examples) for examples in task.labels.values()])
         scores = protos @ vectors[0]
@@ -293,10 +264,18 @@ class OnnxEmbeddingProvider(Provider):
         scores, tokens = await self._run(lambda: self._classify(task, deadline), limit)
         best = max(scores, key=lambda name: scores[name])
         json_wanted = (request.response_format or {}).get("type") in ("json_object", "json_schema")
+        if task.task == "language":  # the top few: the full list of languages says nothing more
+            scores = dict(sorted(scores.items(), key=lambda kv: -kv[1])[:5])
+        answer: dict[str, object] = {"task": task.task, "label": best, "scores": scores}
+        if task.codes:
+            answer["code"] = task.codes[best]
         if self.options.output == "label" and not json_wanted:
             text = best
+        elif task.form == "natural" and not json_wanted:
+            title = _TITLES.get(task.task, "Label")
+            text = f"{title}: {best}.\n{json.dumps(answer, ensure_ascii=False)}"
         else:
-            text = json.dumps({"task": task.task, "label": best, "scores": scores})
+            text = json.dumps(answer, ensure_ascii=False)
         return text, Usage(input_tokens=tokens), (time.perf_counter() - started) * 1000.0
 
     async def chat(self, request: ChatRequest, *, timeout: float | None = None) -> ChatResponse:
@@ -315,22 +294,3 @@ class OnnxEmbeddingProvider(Provider):
         yield StreamChunk(text=text)
         yield StreamChunk(finish_reason="stop", usage=usage)
 
-
-def _label_set(
-    raw: object, template: Callable[[str], str], bad: Callable[[str], BadRequestError]
-) -> LabelSet:
-    """Names, or name → example(s), as name → non-empty list of examples."""
-    out: LabelSet = {}
-    if isinstance(raw, dict):
-        for name, examples in raw.items():
-            items = [examples] if isinstance(examples, str) else examples
-            if not isinstance(items, list) or not all(isinstance(e, str) and e.strip() for e in items):
-                raise bad(f"label {name!r} needs a sentence or a list of sentences")
-            out[str(name).strip()] = items or [template(str(name).strip())]
-    elif isinstance(raw, list) and all(isinstance(name, str) for name in raw):
-        for name in raw:
-            if name.strip():
-                out[name.strip()] = [template(name.strip())]
-    else:
-        raise bad("'labels' must be a list of names or a mapping of name to example sentences")
-    return out

@@ -166,6 +166,8 @@ def read_classification(
     line = _LABELS_LINE.search(text) or _LABELS_LINE.search(request.system_text)
     if line is not None and given is None:
         given = _split_labels(line.group("labels"), strict=False)
+    if given is not None and len(given) < 2:
+        return NotClassification(f"needs at least two candidate labels, got {len(given)}")
     body = _LABELS_LINE.sub("", text).strip()
     prefixed = _prefixed(body, given, {t.lower() for t in extra_tasks})
     if prefixed is not None:
@@ -186,6 +188,8 @@ def _prefixed(body: str, given: tuple[str, ...] | None, extra: set[str]) -> Clas
     if labels is None and (arrow := _ARROW.search(rest)) is not None:
         labels = _split_labels(arrow.group("labels"), strict=False)
         rest = rest[: arrow.start()].strip()
+        if labels is not None and len(labels) < 2:
+            labels = None
     rest = _unquote(rest)
     if not rest or (labels is None and task not in BUILTIN_TASKS and task not in extra):
         return None  # not servable as a prefix request; the natural reading may still apply
