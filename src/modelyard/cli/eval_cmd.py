@@ -97,7 +97,13 @@ def metrics_legend(report: Report) -> str:
 
 def eval_command(
     dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="mmlu, gsm8k, or a .jsonl outcomes file.")
+        str,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="mmlu, gsm8k, routerbench:<arc_challenge|mbpp|winogrande>:<train|test>, or a .jsonl outcomes "
+            "file (more than two models: the N-model frontier report).",
+        ),
     ] = "gsm8k",
     router: Annotated[
         list[str] | None,
@@ -105,7 +111,7 @@ def eval_command(
             "--router",
             "-r",
             help="Threshold-router artefact (path or name of a shipped one), "
-            "or cascade:verifier[+artefact]. Repeatable.",
+            "or cascade:verifier[+artefact], or a quality_cost (N-model) artefact. Repeatable.",
         ),
     ] = None,
     split: Annotated[
@@ -140,6 +146,11 @@ def eval_command(
         declared = parse_score_range(score_range) if score_range is not None else None
     except ValueError as exc:
         fail(f"--score-range: {exc}")
+    if _n_model(dataset, router or []):
+        from modelyard.cli.eval_frontier import frontier_command
+
+        frontier_command(dataset, list(router or []), out=out, bootstrap=bootstrap, seed=seed, score_range=declared)
+        return
     refs = list(router or ["mmlu-minilm-logreg"])
     request = EvalRequest(
         dataset=dataset,
@@ -173,6 +184,22 @@ def eval_command(
     console.print(metrics_table(report))
     console.print(metrics_legend(report), style="dim", highlight=False)
     console.print(f"wrote {paths['json']} and {paths['png']}")
+
+
+def _n_model(dataset: str, refs: list[str]) -> bool:
+    """N-model mode: a RouterBench spec, an outcome file with other than two models, or a quality_cost router."""
+    from modelyard.eval.frontier_runner import is_quality_cost_ref
+
+    if dataset.startswith("routerbench:") or any(is_quality_cost_ref(r) for r in refs):
+        return True
+    if dataset.endswith(".jsonl") and Path(dataset).is_file():
+        from modelyard.eval.datasets import load_jsonl
+
+        try:
+            return len(load_jsonl(Path(dataset)).models) != 2
+        except ValueError as exc:
+            fail(str(exc))
+    return False
 
 
 def register(app: typer.Typer) -> None:

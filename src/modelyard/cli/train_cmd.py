@@ -37,6 +37,17 @@ def train(
     baseline: Annotated[
         Path | None, typer.Option(help="With --from-logs: the live router's training JSONL, for drift.")
     ] = None,
+    outcomes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outcomes",
+            help="N-model outcome files (modelyard-outcomes/1 JSONL, or routerbench:<task>:train); repeatable. "
+            "Trains a kind: quality_cost router instead of a classifier.",
+        ),
+    ] = None,
+    quality_head: Annotated[
+        str, typer.Option(help="With --outcomes: auto (choose by validation AIQ), knn, mlp or mf.")
+    ] = "auto",
 ) -> None:
     """Train a classifier router: MiniLM embeddings plus a small head.
 
@@ -52,13 +63,18 @@ def train(
     from modelyard.routing.classifier.train import CANDIDATES, load_labeled, split_holdout, train_router
     from modelyard.routing.embedding_cache import EmbeddingCache
 
+    if outcomes:  # N-model outcomes → per-candidate quality predictor (kind: quality_cost)
+        from modelyard.cli.train_quality import train_quality
+
+        train_quality(outcomes, out, head=quality_head, seed=seed)
+        return
     if from_logs is not None:  # telemetry records → labels → retrain; keeps the live router if worse
         from modelyard.cli.retrain_logs import train_from_logs
 
         train_from_logs(from_logs, out, since=since, force=force, baseline=baseline)
         return
     if data is None:
-        fail("give --data FILE (labelled JSONL) or --from-logs DB")
+        fail("give --data FILE (labelled JSONL), --from-logs DB or --outcomes FILE")
     if head not in ("auto", "linear", "mlp"):
         fail(f"--head must be auto, linear or mlp, not {head!r}")
     candidates = [c for c in CANDIDATES if head in ("auto", c.kind)]

@@ -34,6 +34,7 @@ ROUTER_CLASSES: dict[str, str] = {
     "rules": "modelyard.routing.rules:RulesRouter",
     "profile": "modelyard.routing.profile:ProfileRouter",
     "threshold": "modelyard.routing.threshold:ThresholdRouter",
+    "quality_cost": "modelyard.routing.quality_cost:QualityCostRouter",
     "classifier": "modelyard.routing.classifier.router:ClassifierRouter",
     "semantic": "modelyard.routing.semantic:SemanticRouter",
 }

@@ -7,7 +7,9 @@ training texts and flags a query as out of distribution when
 
 * it has fewer words than the shortest training text (``min_words``; a word is a
   run of letters or digits, so punctuation- and emoji-only input has none), or
-* its cosine similarity to the nearest training text is below ``min_similarity``.
+* its cosine similarity to the nearest training text is below ``min_similarity``, or
+* (when the reference sets ``max_words``) it has more words than that: a score head
+  never saw inputs that long, and the encoder reads only their start.
 
 Both numbers are measured on the training data when the reference is built
 (`NearestNeighbourOOD.fit`): ``min_words`` is the shortest training text, and
@@ -71,6 +73,8 @@ class NearestNeighbourOOD:
     min_similarity: float
     min_words: int
     meta: dict[str, Any] = field(default_factory=dict)
+    #: inputs with more words than this are out of distribution; None: no upper bound
+    max_words: int | None = None
 
     def __post_init__(self) -> None:
         if self.reference.ndim != 2 or len(self.reference) == 0:
@@ -80,11 +84,17 @@ class NearestNeighbourOOD:
     def dim(self) -> int:
         return int(self.reference.shape[1])
 
-    def similarity(self, vector: Vectors) -> float:
+    def similarity(self, vector: npt.NDArray[np.floating[Any]]) -> float:
         """Cosine similarity (unit vectors) to the nearest reference row."""
         return float(np.max(self.reference @ vector))
 
-    def check(self, text: str, vector: Callable[[], Vectors], *, min_similarity: float | None = None) -> OodVerdict:
+    def check(
+        self,
+        text: str,
+        vector: Callable[[], npt.NDArray[np.floating[Any]]],
+        *,
+        min_similarity: float | None = None,
+    ) -> OodVerdict:
         """Judge one query; ``vector`` is called only when the length test passes (it may encode)."""
         words = count_words(text)
         if words < self.min_words:
@@ -95,6 +105,9 @@ class NearestNeighbourOOD:
                 None,
                 words,
             )
+        if self.max_words is not None and words > self.max_words:
+            why = f"out of distribution: {words} words, over the {self.max_words} allowed for this head"
+            return OodVerdict(True, why, None, words)
         floor = self.min_similarity if min_similarity is None else min_similarity
         sim = self.similarity(vector())
         if sim < floor:
@@ -115,9 +128,11 @@ class NearestNeighbourOOD:
         encoder_id: str,
         quantile: float = 0.01,
         source: str = "",
+        long_factor: float | None = None,
     ) -> NearestNeighbourOOD:
         """Thresholds from data: ``min_words`` = shortest reference text; ``min_similarity`` =
-        ``quantile`` of the held-out rows' nearest-reference similarity, rounded down to 0.01."""
+        ``quantile`` of the held-out rows' nearest-reference similarity, rounded down to 0.01;
+        with ``long_factor``, ``max_words`` = ``long_factor`` × the longest reference text."""
         if len(reference) != len(reference_texts):
             raise ValueError("one text per reference vector")
         sims = (held_out @ reference.T).max(axis=1)
@@ -132,7 +147,11 @@ class NearestNeighbourOOD:
             },
             "held_out_flagged": round(float((sims < floor).mean()), 4),
         }
-        return cls(np.asarray(reference, dtype=np.float32), encoder_id, floor, min_words, meta)
+        max_words = None
+        if long_factor is not None:
+            max_words = int(np.ceil(long_factor * max(count_words(t) for t in reference_texts)))
+            meta["long_factor"] = long_factor
+        return cls(np.asarray(reference, dtype=np.float32), encoder_id, floor, min_words, meta, max_words)
 
     # -- storage ----------------------------------------------------------------
 
@@ -145,6 +164,7 @@ class NearestNeighbourOOD:
             "encoder_id": self.encoder_id,
             "min_similarity": self.min_similarity,
             "min_words": self.min_words,
+            **({"max_words": self.max_words} if self.max_words is not None else {}),
             "n": len(codes),
             "dim": int(codes.shape[1]),
             "sha256": _digest(codes, scales),
@@ -173,10 +193,13 @@ class NearestNeighbourOOD:
         reference = (codes.astype(np.float32) * scales[:, None]).astype(np.float32)
         reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
         extra = {k: v for k, v in meta.items() if k not in _STORED}
-        return cls(reference, str(meta["encoder_id"]), float(meta["min_similarity"]), int(meta["min_words"]), extra)
+        max_words = int(meta["max_words"]) if meta.get("max_words") is not None else None
+        return cls(
+            reference, str(meta["encoder_id"]), float(meta["min_similarity"]), int(meta["min_words"]), extra, max_words
+        )
 
 
-_STORED = frozenset({"format", "encoder_id", "min_similarity", "min_words", "n", "dim", "sha256"})
+_STORED = frozenset({"format", "encoder_id", "min_similarity", "min_words", "max_words", "n", "dim", "sha256"})
 
 
 def _digest(codes: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]) -> str:

@@ -8,6 +8,7 @@ from modelyard.config.routers.classifier import ClassifierSpec
 from modelyard.config.routers.council import CouncilSpec
 from modelyard.config.routers.fixed import FixedSpec
 from modelyard.config.routers.profile import ProfileSpec
+from modelyard.config.routers.quality_cost import QualityCostSpec
 from modelyard.config.routers.rules import RulesSpec
 from modelyard.config.routers.semantic import SemanticSpec
 from modelyard.config.routers.threshold import ThresholdSpec
@@ -21,6 +22,7 @@ ROUTER_SPECS: dict[str, type[RouterSpec]] = {
     "rules": RulesSpec,
     "profile": ProfileSpec,
     "threshold": ThresholdSpec,
+    "quality_cost": QualityCostSpec,
     "classifier": ClassifierSpec,
     "semantic": SemanticSpec,
 }
