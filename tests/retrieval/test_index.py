@@ -118,3 +118,15 @@ async def test_minilm_retrieval_finds_the_right_article(collections: Collections
     hits = await collections.search(index_name := next(iter(collections._open)), list(map(float, query)), 2, {})
     assert index_name
     assert hits[0]["id"] == "a0" and hits[0]["metadata"]["topic"] == "billing"
+
+
+def test_deleting_most_rows_keeps_answers_right(collections: Collections, unique: Callable[[str], str]) -> None:
+    """Past 25 % deleted rows the embedded graph is rebuilt from the live vectors; answers stay exact."""
+    index, vectors = _fill(collections, unique("churn"), n=60)
+    assert index.delete([f"doc-{i}" for i in range(0, 60, 2)]) == 30
+    assert index.count() == 30
+    hits = index.query(vectors[7], 3)
+    expected = sorted(range(1, 60, 2), key=lambda i: -float(vectors[i] @ vectors[7]))[:3]
+    assert [h["id"] for h in hits] == [f"doc-{i}" for i in expected]
+    index.add(["doc-0"], vectors[0:1], ["back"], [{"lang": "en"}])
+    assert index.query(vectors[0], 1)[0]["text"] == "back"
