@@ -205,3 +205,51 @@ async def test_timeout_raises_provider_timeout(provider: OnnxEmbeddingProvider) 
 def test_bad_options_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"models\.minilm\.options\.max_length"):
         OnnxEmbeddingProvider(_spec(max_length=4))
+
+
+# -- issue 9: natural-language classification requests --------------------------------------------
+
+NATURAL = [
+    # (turn, task, label) — labels taken from the question, or the task's built-in set
+    ("Is this review positive or negative: I loved it", "sentiment", "positive"),
+    ("Is this review positive or negative: the worst purchase I ever made", "sentiment", "negative"),
+    ("Classify this as billing, technical or sales: my card was charged twice", "classify", "billing"),
+    ("Categorize this ticket into billing, shipping, or returns: where is my package?", "classify", "shipping"),
+    ("What is the sentiment of: the food was cold and the waiter ignored us", "sentiment", "negative"),
+    ("What's the intent of this message: 'Could you cancel my order?'", "intent", "request"),
+    ("Does this message belong to sales or support? I want a quote for 50 seats", "classify", "sales"),
+    ("What language is 'Guten Morgen'?", "language", "German"),
+    ("What language is this: Hola amigo, ¿cómo estás?", "language", "Spanish"),
+    ("Detect the language: 你好，请介绍一下你自己", "language", "Chinese"),
+    ("Which language is this text written in? Привет, как дела?", "language", "Russian"),
+    ("Identify the language: नमस्ते, आप कैसे हैं?", "language", "Hindi"),
+    ("language: مرحبا كيف حالك", "language", "Arabic"),
+    ("Is this English or Spanish: hola amigo, buenos días", "language", "Spanish"),
+]
+
+
+@pytest.mark.parametrize(("turn", "task", "label"), NATURAL, ids=[n[0][:40] for n in NATURAL])
+async def test_natural_language_classification_is_answered(
+    provider: OnnxEmbeddingProvider, turn: str, task: str, label: str
+) -> None:
+    response = await provider.chat(ChatRequest.from_text(turn))
+    lines = response.text.splitlines()
+    answer = _scores(lines[-1])
+    assert (answer["task"], answer["label"]) == (task, label), response.text
+    assert max(answer["scores"], key=answer["scores"].get) == label
+    if len(lines) == 2:  # asked in words: a sentence first, then the structured answer
+        assert lines[0].endswith(f": {label}.")
+    if task == "language":
+        assert answer["code"] and sum(answer["scores"].values()) <= 1.0 + 1e-6
+
+
+async def test_labels_named_like_built_in_ones_use_their_examples(provider: OnnxEmbeddingProvider) -> None:
+    """"positivo / negativo / neutro" are matched to the built-in sentiment examples by stem."""
+    turn = 'Clasifica este comentario como positivo, negativo o neutro: "I love it, this is great!"'
+    answer = _scores((await provider.chat(ChatRequest.from_text(turn))).text.splitlines()[-1])
+    assert answer["task"] == "sentiment" and answer["label"] == "positivo"
+
+
+async def test_unknown_language_names_are_a_bad_request(provider: OnnxEmbeddingProvider) -> None:
+    with pytest.raises(BadRequestError, match="unknown language 'Klingon'"):
+        await provider.chat(ChatRequest.from_text("language: hello there\nlabels: English, Klingon"))

@@ -184,12 +184,12 @@ class ClassifierRouter(Router):
             if not path.is_file():
                 raise ConfigError(
                     f"no OOD reference at {path}; build one with `python -m modelyard.routing.classifier.ood_build`",
-                    key="ood",
+                    key=f"routers.{spec.name}.ood",
                 )
             try:
                 ood = NearestNeighbourOOD.load(path)
             except ModelLoadError as exc:
-                raise ConfigError(str(exc), key="ood") from None
+                raise ConfigError(str(exc), key=f"routers.{spec.name}.ood") from None
         return cls(
             spec.name,
             classifier,
