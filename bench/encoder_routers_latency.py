@@ -1,6 +1,6 @@
 """Decision latency of the encoder-backed routers (classifier, embedding routes) by query length.
 
-    .venv/bin/python bench/encoder_routers_latency.py [--n 300] [--threads 1 2]
+    .venv/bin/python bench/encoder_routers_latency.py [--n 300] [--threads 1 2] [--save [FILE]]
 
 Queries are real rows of data/family-queries/test.jsonl, bucketed by MiniLM token
 count (~10, ~50 and 128 tokens; the 128 bucket joins long rows and cuts them at
@@ -150,7 +150,11 @@ def _timed(threads: int) -> tuple[dict[str, list[str]], list[tuple[str, Callable
     ]
 
 
-def run(n: int, threads_list: list[int], console: Console) -> None:
+def run(n: int, threads_list: list[int], console: Console, save: Path | None = None) -> None:
+    from _results import Run
+
+    saving = Run("encoder_routers_latency", save, {"n": n, "threads": threads_list})
+    saved: list[dict[str, object]] = []
     table = Table(title=f"decision latency in ms (n={n} per row; load avg {os.getloadavg()[0]:.1f} at start)")
     for col in ("threads", "what", "bucket", "p50", "p99", "mean", "CPU p50", "static share"):
         table.add_column(col, justify="left" if col in ("what", "bucket") else "right")
@@ -163,6 +167,8 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
                 s, _ = time_calls(fn, ["x"], n * 10)
                 us = (f"{pct(s, 0.5) * 1000:.0f} µs", f"{pct(s, 0.99) * 1000:.0f} µs")
                 table.add_row(label, what, "-", *us, "", "", "")
+                saved.append({"threads": label, "what": what, "bucket": None, "n": n * 10})
+                saved[-1] |= {"p50_ms": pct(s, 0.5), "p99_ms": pct(s, 0.99), "mean_ms": statistics.fmean(s)}
                 continue
             for bucket, qs in queries.items():
                 s, c = time_calls(fn, qs, n)
@@ -172,9 +178,14 @@ def run(n: int, threads_list: list[int], console: Console) -> None:
                     f"{statistics.fmean(s):.2f}",
                     f"{pct(c, 0.5):.2f}",
                 )
-                share = f"{fast_share(staged, qs):.0%}" if what.startswith("two-stage") else ""
-                table.add_row(label, what, bucket, *stats, share)
+                share = fast_share(staged, qs) if what.startswith("two-stage") else None
+                table.add_row(label, what, bucket, *stats, "" if share is None else f"{share:.0%}")
+                saved.append({"threads": label, "what": what, "bucket": bucket, "n": n})
+                saved[-1] |= {"p50_ms": pct(s, 0.5), "p99_ms": pct(s, 0.99), "mean_ms": statistics.fmean(s)}
+                saved[-1] |= {"cpu_p50_ms": pct(c, 0.5), "cpu_p99_ms": pct(c, 0.99), "static_share": share}
     console.print(table)
+    if (path := saving.save(saved)) is not None:
+        console.print(f"saved {path}", highlight=False)
     console.print(
         f"load average after: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
         "(other work on the machine inflates every number)"
@@ -211,6 +222,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300, help="timed calls per row")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="onnxruntime intra-op threads")
+    results = Path(__file__).resolve().parent / "results" / "encoder_routers_latency.json"
+    parser.add_argument("--save", type=Path, nargs="?", const=results, help="write the rows as JSON")
     args = parser.parse_args()
     np.seterr(all="ignore")
-    run(args.n, args.threads, Console())
+    run(args.n, args.threads, Console(), args.save)

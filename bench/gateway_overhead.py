@@ -13,6 +13,7 @@ resilience layer, and one access-log line per request (written to a file).
 
     .venv/bin/python bench/gateway_overhead.py
     .venv/bin/python bench/gateway_overhead.py --concurrency 1,8 --requests 1000 --rounds 2
+    .venv/bin/python bench/gateway_overhead.py ... --save    # also bench/results/gateway_overhead.json
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from _results import RESULTS, Run
 
 BODY = (
     b'{"model": "%s", "messages": [{"role": "system", "content": "Be brief."},'
@@ -65,9 +68,7 @@ class Samples:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
-async def run(
-    client: httpx.AsyncClient, url: str, body: bytes, concurrency: int, n: int, seconds: float
-) -> Samples:
+async def run(client: httpx.AsyncClient, url: str, body: bytes, concurrency: int, n: int, seconds: float) -> Samples:
     """One closed-loop run: at most ``n`` requests and ``seconds`` of wall time."""
     samples = Samples()
     remaining = n
@@ -236,6 +237,27 @@ def table(results: dict[tuple[int, str], Samples], levels: list[int]) -> Table:
     return out
 
 
+def summary(results: dict[tuple[int, str], Samples], levels: list[int]) -> list[dict[str, object]]:
+    """The numbers behind the table, per concurrency level and target (latencies in ms)."""
+    rows: list[dict[str, object]] = []
+    for c in levels:
+        for name in ("direct", "gateway"):
+            s = results[(c, name)]
+            rows.append(
+                {
+                    "concurrency": c,
+                    "target": name,
+                    "requests": len(s.latencies),
+                    "errors": s.errors,
+                    **{f"p{int(q * 100)}_ms": round(s.quantile(q), 4) for q in (0.5, 0.9, 0.99)},
+                    "max_ms": round(max(s.latencies) * 1000.0, 4) if s.latencies else None,
+                    "best_rps": round(s.best_rps, 1),
+                    "server_cpu_ms_per_request": round(s.cpu_s * 1000 / max(1, len(s.latencies)), 4),
+                }
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="1,8,32,64", help="comma-separated levels")
@@ -243,8 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="max seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating direct/gateway runs per level")
     parser.add_argument("--log-level", default="info", help="gateway log level (info keeps the access log)")
+    parser.add_argument(
+        "--save", type=Path, nargs="?", const=RESULTS / "gateway_overhead.json", help="write the numbers as JSON"
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.concurrency.split(",")]
+    saving = Run("gateway_overhead", args.save, vars(args))
     console = Console(width=200)
     with (
         tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp,
@@ -266,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{os.cpu_count()} CPUs shared by load generator, gateway and upstream; "
         f"load average {os.getloadavg()[0]:.1f}; gateway wrote {log_lines} log lines."
     )
+    if (saved := saving.save({"levels": summary(results, levels), "gateway_log_lines": log_lines})) is not None:
+        console.print(f"saved {saved}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Decision latency of routers: p50 / p99 per call, in microseconds.
 
-    .venv/bin/python bench/route_latency.py [--n 20000] [--n-encoder 300]
+    .venv/bin/python bench/route_latency.py [--n 20000] [--n-encoder 300] [--save [FILE]]
 
 Rules and profile routers are timed over a mix of requests; the encoder routers
 (MiniLM classifier, embedding routes) are timed on held-out queries of about 10,
@@ -121,13 +121,25 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(n: int, n_encoder: int, only: str | None) -> None:
+async def main(n: int, n_encoder: int, only: str | None, save: Path | None = None) -> None:
     import os
 
     from rich.console import Console
     from rich.table import Table
 
     import encoder_routers_latency as enc
+    from _results import Run
+
+    run = Run("route_latency", save, {"n": n, "n_encoder": n_encoder, "only": only})
+    saved: list[dict[str, object]] = []
+
+    def row(name: str, requests: str, count: int, samples: list[float]) -> None:
+        table.add_row(name, requests, str(count), *_stats(samples))
+        saved.append(
+            {"router": name, "requests": requests, "n": count}
+            | {"p50_us": percentile(samples, 0.50), "p99_us": percentile(samples, 0.99)}
+            | {"mean_us": statistics.fmean(samples)}
+        )
 
     table = Table(title=f"router decision latency (load average {os.getloadavg()[0]:.1f} at start)")
     for col in ("router", "requests", "n", "p50 µs", "p99 µs", "mean µs"):
@@ -136,7 +148,7 @@ async def main(n: int, n_encoder: int, only: str | None) -> None:
         if only and only not in name:
             continue
         samples = await measure(factory(), n)
-        table.add_row(name, f"{len(MIX)}-request mix", str(n), *_stats(samples))
+        row(name, f"{len(MIX)}-request mix", n, samples)
     encoder, classifier, semantic = enc.build(threads=0)
     static_only, two_stage = enc.build_staged(classifier)
     buckets = enc.bucketed_queries(encoder)
@@ -151,8 +163,10 @@ async def main(n: int, n_encoder: int, only: str | None) -> None:
             continue
         for bucket, queries in buckets.items():
             wall, _ = enc.time_calls(lambda q, r=router: r.decide_sync(ChatRequest.from_text(q)), queries, n_encoder)
-            table.add_row(name, f"{bucket} tokens", str(n_encoder), *_stats([ms * 1000 for ms in wall]))
+            row(name, f"{bucket} tokens", n_encoder, [ms * 1000 for ms in wall])
     Console().print(table)
+    if (path := run.save(saved)) is not None:
+        Console().print(f"saved {path}", highlight=False)
 
 
 def _stats(samples: list[float]) -> tuple[str, str, str]:
@@ -170,5 +184,8 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=20_000, help="timed calls per router")
     parser.add_argument("--n-encoder", type=int, default=300, help="timed calls per encoder-router row")
     parser.add_argument("--only", help="run only benches whose name contains this")
+    parser.add_argument(
+        "--save", type=Path, nargs="?", const=ROOT / "bench" / "results" / "route_latency.json", help="write as JSON"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.n_encoder, args.only))
+    asyncio.run(main(args.n, args.n_encoder, args.only, args.save))

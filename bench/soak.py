@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/soak.py [--clients 32] [--requests 2000] [--seconds 30]
                                    [--fail-503 0.15] [--fail-reset 0.05] [--fail-stall 0.05]
-                                   [--scenario mixed|all-down|both] [--mode gateway|engine]
+                                   [--scenario mixed|all-down|both] [--mode gateway|engine] [--save [FILE]]
 
 Everything runs on 127.0.0.1, over real sockets. In the default ``gateway``
 mode three processes take part: the loopback upstream (``bench/_faulty_upstream.py``)
@@ -51,6 +51,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 from _faulty_upstream import CountingPlan
+from _results import RESULTS, Run
 from modelyard.config import parse_config
 from modelyard.engine import Engine
 from modelyard.testing import LoopbackUpstream
@@ -325,11 +326,13 @@ def main() -> None:
     parser.add_argument("--fail-reset", type=float, default=0.05, help="share whose connection is reset")
     parser.add_argument("--fail-stall", type=float, default=0.05, help="share stalled past the timeout")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--save", type=Path, nargs="?", const=RESULTS / "soak.json", help="write the numbers as JSON")
     args = parser.parse_args()
     shares = (args.fail_503, args.fail_reset, args.fail_stall)
     if min(shares) < 0 or sum(shares) > 1 or args.clients < 1 or args.requests < 1 or args.seconds <= 0:
         parser.error("fault shares must be ≥ 0 and sum to ≤ 1; --clients, --requests, --seconds > 0")
     names = ["mixed", "all-down"] if args.scenario == "both" else [args.scenario]
+    saving = Run("soak", args.save, vars(args))
     results: dict[str, Outcomes] = {}
     for name in names:
         results[name] = run_gateway(name, args) if args.mode == "gateway" else asyncio.run(run_engine(name, args))
@@ -341,6 +344,22 @@ def main() -> None:
         f"{os.cpu_count()} CPUs shared by the clients, {'gateway, ' if args.mode == 'gateway' else ''}upstream "
         f"and whatever else runs; load average {os.getloadavg()[0]:.1f}."
     )
+    summary = {
+        name: {
+            "counts": dict(o.counts),
+            "lost_why": dict(o.lost_why),
+            "sent": sum(o.counts.values()),
+            "p50_ms": o.quantile(0.5),
+            "p99_ms": o.quantile(0.99),
+            "wall_s": o.wall_s,
+            "throughput_rps": sum(o.counts.values()) / o.wall_s if o.wall_s else None,
+            "upstream_calls_per_request": o.attempts / max(1, sum(o.counts.values())),
+            "upstream": o.upstream,
+        }
+        for name, o in results.items()
+    }
+    if (saved := saving.save(summary)) is not None:
+        console.print(f"saved {saved}")
     sys.exit(1 if any(o.counts["lost"] for o in results.values()) else 0)
 
 
