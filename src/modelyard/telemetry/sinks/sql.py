@@ -58,6 +58,7 @@ class Dialect:
     autoinc: str
     least: str = "min"  # two-argument minimum / maximum (SQLite's min/max, PostgreSQL's LEAST/GREATEST)
     greatest: str = "max"
+    returning: bool = True  # INSERT … RETURNING (SQLite ≥ 3.35, PostgreSQL)
 
 
 def _migration_1(d: Dialect) -> list[str]:
@@ -225,18 +226,8 @@ class SqlStore:
         cur = conn.cursor()
         try:
             if records:
-                records = self._new_records(cur, records)
+                records = self._insert_records(cur, records)
             if records:
-                rows = [record_row(r) for r in records]
-                one = "(" + ", ".join(["?"] * len(rows[0])) + ")"
-                for part in chunks(rows, 500):
-                    cur.execute(
-                        self._sql(
-                            f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(part))} "
-                            "ON CONFLICT (request_id) DO NOTHING"
-                        ),
-                        [v for row in part for v in row],
-                    )
                 write_batch(cur, RollupBatch().extend(facts_of(r) for r in records), self.upsert_statements)
             for fb in feedback:  # rare: one at a time, each sees the ones before it
                 self._add_feedback(cur, fb)
@@ -245,15 +236,37 @@ class SqlStore:
             conn.rollback()
             raise
 
-    def _new_records(self, cur: Any, records: list[Record]) -> list[Record]:
+    def _insert_records(self, cur: Any, records: list[Record]) -> list[Record]:
+        """Insert ``records``; returns those actually inserted (not already stored, first of repeats)."""
         unique = list({r.request_id: r for r in reversed(records)}.values())[::-1]  # first of repeats
-        marks = ", ".join(["?"] * len(unique))
-        cur.execute(
-            self._sql(f"SELECT request_id FROM records WHERE request_id IN ({marks})"),
-            [r.request_id for r in unique],
-        )
-        stored = {row[0] for row in cur.fetchall()}
-        return [r for r in unique if r.request_id not in stored]
+        rows = [record_row(r) for r in unique]
+        one = "(" + ", ".join(["?"] * len(rows[0])) + ")"
+        inserted: set[str] = set()
+        for part in chunks(rows):
+            values = ", ".join([one] * len(part))
+            if self.dialect.returning:  # the ids inserted come back with the insert: no lookup first
+                cur.execute(
+                    self._sql(
+                        f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {values} "
+                        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+                    ),
+                    [v for row in part for v in row],
+                )
+                inserted.update(row[0] for row in cur.fetchall())
+                continue
+            ids = [row[0] for row in part]
+            cur.execute(
+                self._sql(f"SELECT request_id FROM records WHERE request_id IN ({', '.join(['?'] * len(ids))})"), ids
+            )
+            stored = {row[0] for row in cur.fetchall()}
+            fresh = [row for row in part if row[0] not in stored]
+            if fresh:
+                cur.execute(
+                    self._sql(f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(fresh))}"),
+                    [v for row in fresh for v in row],
+                )
+            inserted.update(row[0] for row in fresh)
+        return [r for r in unique if r.request_id in inserted]
 
     def _add_feedback(self, cur: Any, fb: Feedback) -> None:
         """Store ``fb`` and move its record's quality in the rollups from the old value to the new."""
@@ -261,9 +274,7 @@ class SqlStore:
         row = cur.fetchone()
         if row is not None:
             record = _record(row[0])
-            cur.execute(
-                self._sql("SELECT body FROM feedback WHERE request_id = ? ORDER BY time, id"), (fb.request_id,)
-            )
+            cur.execute(self._sql("SELECT body FROM feedback WHERE request_id = ? ORDER BY time, id"), (fb.request_id,))
             record.feedback = [Feedback.model_validate(_json(b)) for (b,) in cur.fetchall()]
             before = quality_of(record)
             record.feedback.append(fb)
@@ -326,9 +337,7 @@ class SqlStore:
         cur = conn.cursor()
         try:
             cur.execute(
-                self._sql(
-                    "DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM records WHERE time < ?)"
-                ),
+                self._sql("DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM records WHERE time < ?)"),
                 (before,),
             )
             cur.execute(self._sql("DELETE FROM records WHERE time < ?"), (before,))
@@ -347,9 +356,7 @@ class SqlStore:
             cur = conn.cursor()
             where, params = ("WHERE time >= ?", [since]) if since is not None else ("", [])
             if limit:
-                sql = (
-                    f"SELECT body FROM (SELECT body, time FROM records {where} ORDER BY time DESC LIMIT ?) t"
-                )
+                sql = f"SELECT body FROM (SELECT body, time FROM records {where} ORDER BY time DESC LIMIT ?) t"
                 params.append(limit)
             else:
                 sql = f"SELECT body, time FROM records {where}"
@@ -385,8 +392,9 @@ class SqlStore:
             where, params = ("WHERE time >= ?", [window.head]) if window.head is not None else ("", [])
             cur.execute(self._sql(f"SELECT MIN(time), MAX(time) FROM records {where}"), params)
             first, last = cur.fetchone()
-            view.first, view.last = (float(first) if first is not None else None), (
-                float(last) if last is not None else None
+            view.first, view.last = (
+                (float(first) if first is not None else None),
+                (float(last) if last is not None else None),
             )
             if latest:
                 newest = f"SELECT body FROM records {where} ORDER BY time DESC LIMIT ?"
@@ -408,9 +416,7 @@ class SqlStore:
             if row is None:
                 return None
             record = _record(row[0])
-            cur.execute(
-                self._sql("SELECT body FROM feedback WHERE request_id = ? ORDER BY time"), (request_id,)
-            )
+            cur.execute(self._sql("SELECT body FROM feedback WHERE request_id = ? ORDER BY time"), (request_id,))
             record.feedback = [Feedback.model_validate(_json(b)) for (b,) in cur.fetchall()]
             return record
         finally:

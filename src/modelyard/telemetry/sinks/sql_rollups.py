@@ -22,7 +22,6 @@ from modelyard.telemetry.view import Reads, Window
 __all__ = ["KEY_COLUMNS", "migration_3", "upsert_params", "upsert_sql", "window_reads", "write_batch"]
 
 KEY_COLUMNS = ("span", "start", "model", "family", "route", "router")
-_PER_STATEMENT = 300  # rows per multi-row INSERT (SQLite allows 250k variables; PostgreSQL 65k)
 
 
 def migration_3(float_type: str) -> list[str]:
@@ -83,9 +82,19 @@ def upsert_sql(param: str, rows: int, *, least: str, greatest: str) -> tuple[str
     return rollups, prices
 
 
-def chunks(items: Sequence[Any], size: int = _PER_STATEMENT) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+#: rows per multi-row statement, largest first: a batch is cut into these sizes so that only a few
+#: statement texts ever exist (SQLite's statement cache and psycopg's prepared statements reuse them;
+#: a new text per batch size would be parsed anew each time, thousands of placeholders at once)
+SIZES = (256, 64, 16, 4, 1)
+
+
+def chunks(items: Sequence[Any], sizes: Sequence[int] = SIZES) -> Iterable[Sequence[Any]]:
+    """``items`` in consecutive slices whose lengths are taken from ``sizes`` (greedy, largest first)."""
+    i = 0
+    for size in sizes:
+        while len(items) - i >= size:
+            yield items[i : i + size]
+            i += size
 
 
 def upsert_params(batch: RollupBatch) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -20,6 +20,7 @@ SQLITE = Dialect(
     float_type="REAL",
     lock="BEGIN IMMEDIATE",  # one process migrates at a time; the others wait (timeout) then see it done
     autoinc="INTEGER PRIMARY KEY AUTOINCREMENT",
+    returning=sqlite3.sqlite_version_info >= (3, 35),
 )
 
 
