@@ -78,6 +78,9 @@ class Provider(ABC):
 
     kind: ClassVar[str]
     simulated: ClassVar[bool] = False
+    #: True for runtimes that run in this process with packaged weights (``modelyard doctor``
+    #: self-tests each of them with one token or one embedding).
+    local: ClassVar[bool] = False
     #: The most choices one upstream call returns (OpenAI ``n``, Gemini ``candidateCount``).
     #: 1 means the protocol has no such parameter: the engine fans ``n > 1`` out as separate
     #: calls, and the call path never hands this provider a request with ``n > 1``. A class

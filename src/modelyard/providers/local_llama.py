@@ -117,6 +117,7 @@ class LlamaCppProvider(Provider):
     """A GGUF chat model on llama.cpp, on one worker thread; no network."""
 
     kind = "llama-cpp"
+    local = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
