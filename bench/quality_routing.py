@@ -135,6 +135,10 @@ def ood() -> dict[str, Any]:
             if keep.any():
                 pos = signals(r, probe_vecs[kind][keep])
                 row[kind] |= {s: round(auroc(neg[s], pos[s]), 4) for s in neg}
+                # recall at the operating point: the threshold flagging 1% of held-out in-distribution prompts
+                row[kind]["recall_at_1pct"] = {
+                    s: round(float((pos[s] > np.quantile(neg[s], 0.99)).mean()), 3) for s in neg
+                }
         all_pos = np.concatenate([probe_vecs[k] for k in probe_texts])
         pos_all = signals(r, all_pos)
         row["all_probes_auroc"] = {s: round(auroc(neg[s], pos_all[s]), 4) for s in neg}

@@ -61,9 +61,9 @@ def test_policy_needs_exactly_one_setting(kwargs: dict[str, float]) -> None:
 MODELS = """
 version: 1
 models:
-  big: {family: llm, provider: sim, price: {input: 0.01, output: 0.03}}
-  mid: {family: moe, provider: sim, price: {input: 0.001, output: 0.002}}
-  small: {family: slm, provider: sim, price: {input: 0.0001, output: 0.0002}}
+  big: {family: llm, provider: sim, context_window: 200000, price: {input: 0.01, output: 0.03}}
+  mid: {family: moe, provider: sim, context_window: 200000, price: {input: 0.001, output: 0.002}}
+  small: {family: slm, provider: sim, context_window: 200000, price: {input: 0.0001, output: 0.0002}}
 """
 
 
@@ -122,13 +122,13 @@ async def test_request_cost_cap_removes_dear_candidates() -> None:
 
 
 PROBES = probes()
-OOD_CASES = [(kind, text) for kind in ("junk", "one_word", "script", "long") for text in PROBES[kind][:6]]
+OOD_CASES = [(kind, text) for kind in ("junk", "one_word", "script", "long") for text in PROBES[kind][:8]]
 
 
 @pytest.mark.parametrize(
     ("kind", "text"),
     OOD_CASES,
-    ids=[f"{k}-{i}" for k, i in zip([c[0] for c in OOD_CASES], itertools.cycle(range(6)), strict=False)],
+    ids=[f"{k}-{i}" for k, i in zip([c[0] for c in OOD_CASES], itertools.cycle(range(8)), strict=False)],
 )
 async def test_out_of_distribution_inputs_go_to_the_ood_target(kind: str, text: str) -> None:
     async with Engine(parse_config(config("lambda: 1000000"))) as engine:  # otherwise: the cheapest model
@@ -170,3 +170,13 @@ def test_shipped_artefact_is_small_and_checksummed() -> None:
     artefact = QualityCostArtefact.load(where)
     assert len(artefact.models) == 11 and artefact.meta["view"]["kind"] == "tail"
     assert any(row.get("selected") for row in artefact.meta["selection"])
+
+
+async def test_code_only_prompts_mostly_go_to_the_ood_target() -> None:
+    """Measured 10/15: code close to MBPP's "Write a python function …" prompts stays in distribution."""
+    deferred = 0
+    async with Engine(parse_config(config("lambda: 1000000"))) as engine:
+        for text in PROBES["code"]:
+            decision = await engine.route(ChatRequest.from_text(text))
+            deferred += decision.model == "big" and "out of distribution" in decision.reason
+    assert deferred >= 10, f"{deferred}/15"

@@ -9,7 +9,12 @@ training texts and flags a query as out of distribution when
   run of letters or digits, so punctuation- and emoji-only input has none), or
 * its cosine similarity to the nearest training text is below ``min_similarity``, or
 * (when the reference sets ``max_words``) it has more words than that: a score head
-  never saw inputs that long, and the encoder reads only their start.
+  never saw inputs that long, and the encoder reads only their start, or
+* (when the reference sets ``min_known_share``) too few of its words are whole words of
+  the encoder's WordPiece vocabulary (`known_share`): keyboard mash ("ljwe caxou
+  vewkogr") and scripts the encoder does not read sit as close to real requests in
+  embedding space as the least typical 1% of them, but almost none of their words
+  are known. The floor is the 0.5% quantile of the training texts' share.
 
 Both numbers are measured on the training data when the reference is built
 (`NearestNeighbourOOD.fit`): ``min_words`` is the shortest training text, and
@@ -26,6 +31,7 @@ classifier router does; score heads can).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -42,7 +48,7 @@ from modelyard._files import atomic_write
 from modelyard.encoders.base import Vectors
 from modelyard.errors import ModelLoadError
 
-__all__ = ["FORMAT", "NearestNeighbourOOD", "OodVerdict", "count_words"]
+__all__ = ["FORMAT", "NearestNeighbourOOD", "OodVerdict", "count_words", "known_share"]
 
 FORMAT = "modelyard-ood-knn/1"
 _META = "__meta__"
@@ -52,6 +58,27 @@ _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 def count_words(text: str) -> int:
     """Runs of letters or digits (Unicode-aware); punctuation, symbols and emoji are not words."""
     return len(_WORDS.findall(text))
+
+
+_LETTERS = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@functools.cache
+def _vocabulary() -> frozenset[str]:
+    """Whole-word tokens of the packaged MiniLM WordPiece vocabulary (no ``##`` continuations)."""
+    from modelyard.encoders.minilm import tokenizer_file
+
+    vocab = json.loads(tokenizer_file().read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(str(t) for t in vocab if not str(t).startswith("##"))
+
+
+def known_share(text: str) -> float | None:
+    """Share of the letter runs in ``text`` (lower-cased) that are whole WordPiece words; None: no letters."""
+    words = _LETTERS.findall(text.lower())
+    if not words:
+        return None
+    vocab = _vocabulary()
+    return sum(w in vocab for w in words) / len(words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +102,8 @@ class NearestNeighbourOOD:
     meta: dict[str, Any] = field(default_factory=dict)
     #: inputs with more words than this are out of distribution; None: no upper bound
     max_words: int | None = None
+    #: inputs whose `known_share` is below this are out of distribution; None: not checked
+    min_known_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.reference.ndim != 2 or len(self.reference) == 0:
@@ -108,6 +137,11 @@ class NearestNeighbourOOD:
         if self.max_words is not None and words > self.max_words:
             why = f"out of distribution: {words} words, over the {self.max_words} allowed for this head"
             return OodVerdict(True, why, None, words)
+        if self.min_known_share is not None:
+            share = known_share(text)
+            if share is not None and share < self.min_known_share:
+                why = f"out of distribution: {share:.0%} of its words are known words, under {self.min_known_share:.0%}"
+                return OodVerdict(True, why, None, words)
         floor = self.min_similarity if min_similarity is None else min_similarity
         sim = self.similarity(vector())
         if sim < floor:
@@ -129,10 +163,13 @@ class NearestNeighbourOOD:
         quantile: float = 0.01,
         source: str = "",
         long_factor: float | None = None,
+        known_share_quantile: float | None = None,
     ) -> NearestNeighbourOOD:
         """Thresholds from data: ``min_words`` = shortest reference text; ``min_similarity`` =
         ``quantile`` of the held-out rows' nearest-reference similarity, rounded down to 0.01;
-        with ``long_factor``, ``max_words`` = ``long_factor`` × the longest reference text."""
+        with ``long_factor``, ``max_words`` = ``long_factor`` × the longest reference text; with
+        ``known_share_quantile``, ``min_known_share`` = that quantile of the reference texts'
+        `known_share`, rounded down to 0.05."""
         if len(reference) != len(reference_texts):
             raise ValueError("one text per reference vector")
         sims = (held_out @ reference.T).max(axis=1)
@@ -151,7 +188,11 @@ class NearestNeighbourOOD:
         if long_factor is not None:
             max_words = int(np.ceil(long_factor * max(count_words(t) for t in reference_texts)))
             meta["long_factor"] = long_factor
-        return cls(np.asarray(reference, dtype=np.float32), encoder_id, floor, min_words, meta, max_words)
+        min_known = None
+        if known_share_quantile is not None:
+            min_known = min_known_share_of(reference_texts, known_share_quantile)
+            meta["known_share_quantile"] = known_share_quantile
+        return cls(np.asarray(reference, dtype=np.float32), encoder_id, floor, min_words, meta, max_words, min_known)
 
     # -- storage ----------------------------------------------------------------
 
@@ -165,6 +206,7 @@ class NearestNeighbourOOD:
             "min_similarity": self.min_similarity,
             "min_words": self.min_words,
             **({"max_words": self.max_words} if self.max_words is not None else {}),
+            **({"min_known_share": self.min_known_share} if self.min_known_share is not None else {}),
             "n": len(codes),
             "dim": int(codes.shape[1]),
             "sha256": _digest(codes, scales),
@@ -194,12 +236,45 @@ class NearestNeighbourOOD:
         reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
         extra = {k: v for k, v in meta.items() if k not in _STORED}
         max_words = int(meta["max_words"]) if meta.get("max_words") is not None else None
+        known = float(meta["min_known_share"]) if meta.get("min_known_share") is not None else None
         return cls(
-            reference, str(meta["encoder_id"]), float(meta["min_similarity"]), int(meta["min_words"]), extra, max_words
+            reference,
+            str(meta["encoder_id"]),
+            float(meta["min_similarity"]),
+            int(meta["min_words"]),
+            extra,
+            max_words,
+            known,
         )
 
 
-_STORED = frozenset({"format", "encoder_id", "min_similarity", "min_words", "max_words", "n", "dim", "sha256"})
+_STORED = frozenset(
+    {"format", "encoder_id", "min_similarity", "min_words", "max_words", "min_known_share", "n", "dim", "sha256"}
+)
+
+
+def min_known_share_of(texts: list[str], quantile: float = 0.005) -> float:
+    """The ``quantile`` of ``texts``' `known_share` (texts with no letters skipped), rounded down to 0.05."""
+    shares = [s for s in (known_share(t) for t in texts) if s is not None]
+    if not shares:
+        raise ValueError("no reference text has letters; cannot measure the known-word share")
+    return float(np.floor(np.quantile(shares, quantile) * 20) / 20)
+
+
+def set_known_share(path: str | Path, texts: list[str], quantile: float = 0.005) -> float:
+    """Add ``min_known_share`` (measured on ``texts``) to an existing reference file; its arrays stay byte-identical."""
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as data:
+        codes, scales = data["codes"], data["scales"]
+        meta = json.loads(bytes(data[_META]).decode())
+    value = min_known_share_of(texts, quantile)
+    meta |= {"min_known_share": value, "known_share_quantile": quantile}
+    buf = io.BytesIO()
+    raw = json.dumps(meta, indent=2).encode()
+    arrays = {"codes": codes, "scales": scales, _META: np.frombuffer(raw, dtype=np.uint8)}
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+    atomic_write(path, buf.getvalue())
+    return value
 
 
 def _digest(codes: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]) -> str:

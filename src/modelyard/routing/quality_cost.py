@@ -35,7 +35,7 @@ from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
 from modelyard.routing.ood import NearestNeighbourOOD
 from modelyard.routing.quality_heads import QualityHead, load_quality_head
-from modelyard.routing.targets import incapable
+from modelyard.routing.targets import incapable, unavailable
 from modelyard.routing.text_view import view_text
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
@@ -205,7 +205,7 @@ class QualityCostRouter(Router):
         ood = None
         if spec.ood is not None:
             if not (where / OOD_FILE).is_file():
-                raise ConfigError(f"no OOD reference at {where / OOD_FILE}", key="ood")
+                raise ConfigError(f"no OOD reference at {where / OOD_FILE}", key=f"routers.{spec.name}.ood")
             try:
                 ood = NearestNeighbourOOD.load(where / OOD_FILE)
             except ModelLoadError as exc:
@@ -245,7 +245,9 @@ class QualityCostRouter(Router):
 
         if self.ood is not None and self.ood_target is not None and not request.has_image:
             verdict = self.ood.check(self.artefact.text(text), embed, min_similarity=self.ood_min_similarity)
-            capable = ctx is None or incapable(self.ood_target, request, ctx) is None
+            capable = ctx is None or (
+                incapable(self.ood_target, request, ctx) is None and unavailable(self.ood_target, request, ctx) is None
+            )  # a target that cannot take it (shape, context window, open breaker): predict as usual
             if verdict.out and capable:
                 d = self.decision(
                     self.ood_target,

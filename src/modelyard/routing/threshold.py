@@ -4,7 +4,11 @@ A trained artefact (a directory: ``router.json`` + ``weights.npz``, no pickle)
 maps a prompt's MiniLM embedding to a score; prompts scoring at or above the
 threshold go to the strong model. The threshold is set directly or as the
 target share of strong calls, read from the score quantiles recorded at
-training time (``modelyard calibrate`` recomputes them on your own prompts).
+training time (``modelyard calibrate`` recomputes them on your own prompts, or on
+the prompts in telemetry records with ``--from-logs``). With ``ood:`` set, a prompt
+unlike the head's training prompts (`modelyard.routing.ood`; the reference is
+``ood.npz`` in the artefact directory) goes to ``ood.target`` with the reason, before
+the score is trusted.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +27,10 @@ from modelyard.config.routers.threshold import ThresholdSpec
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
-from modelyard.routing.targets import first_capable
+from modelyard.routing.ood import NearestNeighbourOOD
+from modelyard.routing.targets import first_capable, incapable, unavailable
 from modelyard.routing.threshold_heads import Head, load_head, score
-from modelyard.types import ChatRequest, Decision, Target
+from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = [
     "ARTEFACT_FORMAT",
@@ -38,6 +43,7 @@ __all__ = [
 ARTEFACT_FORMAT = "modelyard-threshold-router/1"
 #: Artefacts shipped in the repository; a spec may name one by directory name.
 BUILTIN_DIR = Path(__file__).resolve().parent / "threshold_artefacts"
+OOD_FILE = "ood.npz"
 
 
 @dataclass
@@ -133,17 +139,40 @@ class ThresholdRouter(Router):
     kind = "threshold"
 
     def __init__(
-        self, name: str, strong: Target, weak: Target, scorer: ThresholdScorer, threshold: float
+        self,
+        name: str,
+        strong: Target,
+        weak: Target,
+        scorer: ThresholdScorer,
+        threshold: float,
+        *,
+        ood: NearestNeighbourOOD | None = None,
+        ood_target: Target | None = None,
+        ood_min_similarity: float | None = None,
     ) -> None:
         super().__init__(name)
         self.strong, self.weak, self.scorer, self.threshold = strong, weak, scorer, threshold
+        if (ood is None) != (ood_target is None):
+            raise ConfigError("ood needs both a reference and a target", key="ood")
+        if ood is not None and ood.encoder_id != scorer.artefact.meta["encoder"]["model_id"]:
+            raise ConfigError(f"the OOD reference was built with encoder {ood.encoder_id!r}", key="ood")
+        self.ood, self.ood_target, self.ood_min_similarity = ood, ood_target, ood_min_similarity
 
     @classmethod
     def from_spec(cls, spec: ThresholdSpec, build: BuildContext) -> ThresholdRouter:
         try:
-            artefact = ThresholdArtefact.load(resolve_artefact(spec.artefact, build.config_dir))
+            where = resolve_artefact(spec.artefact, build.config_dir)
+            artefact = ThresholdArtefact.load(where)
         except ModelLoadError as exc:
             raise ConfigError(str(exc), key="artefact") from None
+        ood = None
+        if spec.ood is not None:
+            if not (where / OOD_FILE).is_file():
+                raise ConfigError(f"no OOD reference at {where / OOD_FILE}", key=f"routers.{spec.name}.ood")
+            try:
+                ood = NearestNeighbourOOD.load(where / OOD_FILE)
+            except ModelLoadError as exc:
+                raise ConfigError(str(exc), key="ood") from None
         encoder = build.encoder_factory() if build.encoder_factory else None
         if encoder is not None and encoder.model_id != artefact.meta["encoder"]["model_id"]:
             encoder = None
@@ -153,14 +182,62 @@ class ThresholdRouter(Router):
             if spec.threshold is not None
             else scorer.threshold_for_share(spec.strong_share or 0.0)
         )
-        return cls(spec.name, Target.parse(spec.strong), Target.parse(spec.weak), scorer, threshold)
+        return cls(
+            spec.name,
+            Target.parse(spec.strong),
+            Target.parse(spec.weak),
+            scorer,
+            threshold,
+            ood=ood,
+            ood_target=Target.parse(spec.ood.target) if spec.ood is not None else None,
+            ood_min_similarity=spec.ood.min_similarity if spec.ood is not None else None,
+        )
+
+    def out_of_distribution(
+        self, request: ChatRequest, ctx: RouteContext | None, vector: Callable[[], np.ndarray[Any, Any]]
+    ) -> Decision | None:
+        """The decision to send ``request`` to ``ood.target``, or None when the head may judge it."""
+        if self.ood is None or self.ood_target is None or request.has_image:
+            return None
+        verdict = self.ood.check(request.last_user_text, vector, min_similarity=self.ood_min_similarity)
+        if not verdict.out:
+            return None
+        if ctx is not None and (
+            incapable(self.ood_target, request, ctx) is not None or unavailable(self.ood_target, request, ctx)
+        ):
+            return None  # the target cannot take it (shape, context, breaker): the score decides as usual
+        decision = self.decision(
+            self.ood_target,
+            f"{verdict.reason}; sent to {self.ood_target.name}",
+            ood=True,
+            ood_similarity=None if verdict.similarity is None else round(verdict.similarity, 4),
+            artefact=self.scorer.version,
+        )
+        cand = Candidate(name=str(self.ood_target), accepted=True, reason=verdict.reason, score=verdict.similarity)
+        return decision.model_copy(update={"candidates": [cand]})
+
+    def _score(self, request: ChatRequest, ctx: RouteContext | None) -> Decision | float:
+        """The OOD decision, or the strong-need score; the prompt is encoded once for both."""
+        text = request.last_user_text
+        vec: list[np.ndarray[Any, Any]] = []
+
+        def vector() -> np.ndarray[Any, Any]:
+            if not vec:
+                vec.append(self.scorer._get_encoder().encode([text])[0])
+            return vec[0]
+
+        if (ood := self.out_of_distribution(request, ctx, vector)) is not None:
+            return ood
+        return float(self.scorer.score_vectors(vector()[None, :])[0])
 
     async def decide(self, request: ChatRequest, ctx: RouteContext) -> Decision:
-        text = request.last_user_text
-        value = float((await asyncio.to_thread(self.scorer.score, [text]))[0])
+        scored = await asyncio.to_thread(self._score, request, ctx)
+        if isinstance(scored, Decision):
+            return scored
+        value = scored
         strong = value >= self.threshold
         ranked = [self.strong, self.weak] if strong else [self.weak, self.strong]
-        index, skipped = first_capable(ranked, request, ctx)  # the other one when the pick cannot serve this shape
+        index, skipped = (0, []) if ctx is None else first_capable(ranked, request, ctx)  # the other when incapable
         target = ranked[index or 0]
         note = f"; {ranked[0].name} cannot serve this request, using {target.name}" if index == 1 else ""
         decision = self.decision(

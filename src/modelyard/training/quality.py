@@ -35,6 +35,8 @@ FloatArray = npt.NDArray[np.float64]
 VAL_SALT = "modelyard-quality-val-1"
 #: inputs with more words than this × the longest training text are out of distribution
 LONG_FACTOR = 1.5
+#: inputs whose known-word share is below this quantile of the training texts' are out of distribution
+KNOWN_SHARE_QUANTILE = 0.005
 Tick = Callable[[str], None]
 
 
@@ -266,6 +268,7 @@ def save_with_ood(
         encoder_id=str(trained.artefact.meta["encoder"]["model_id"]),
         source=", ".join(ds.name for ds in train_sets),
         long_factor=LONG_FACTOR,
+        known_share_quantile=KNOWN_SHARE_QUANTILE,
     )
     ood.save(out / OOD_FILE)
     return out

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from modelyard.config.routers.base import RouterSpec, TargetRef
+from modelyard.config.routers.classifier import OodSpec
 from modelyard.types import Target
 
 __all__ = ["ThresholdSpec"]
@@ -22,6 +23,10 @@ class ThresholdSpec(RouterSpec):
     artefact: str
     threshold: float | None = None
     strong_share: float | None = None
+    ood: OodSpec | None = Field(
+        default=None,
+        description="send inputs unlike the head's training prompts (needs ood.npz in the artefact) to ood.target",
+    )
 
     @model_validator(mode="after")
     def _one_setting(self) -> ThresholdSpec:
@@ -32,4 +37,7 @@ class ThresholdSpec(RouterSpec):
         return self
 
     def references(self) -> list[tuple[str, Target]]:
-        return [("strong", Target.parse(self.strong)), ("weak", Target.parse(self.weak))]
+        refs = [("strong", Target.parse(self.strong)), ("weak", Target.parse(self.weak))]
+        if self.ood is not None:
+            refs.append(("ood.target", Target.parse(self.ood.target)))
+        return refs
