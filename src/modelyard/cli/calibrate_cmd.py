@@ -44,6 +44,30 @@ def calibrate(
             "Default: the MMLU validation quantiles stored in the artefact."
         ),
     ] = None,
+    from_logs: Annotated[
+        str | None,
+        typer.Option(
+            "--from-logs",
+            help="Calibrate on the prompts in telemetry records (SQLite/JSONL file or postgres:ENV; "
+            "needs telemetry.capture_text).",
+        ),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="With --from-logs: records since 7d, 24h, ….")] = None,
+    requested: Annotated[
+        str | None, typer.Option(help="With --from-logs: only requests that asked for this router or model.")
+    ] = None,
+    spend_per_1k: Annotated[
+        float | None,
+        typer.Option(help="With --from-logs: target USD per 1,000 requests instead of --strong-share."),
+    ] = None,
+    strong_cost: Annotated[
+        str | None,
+        typer.Option(help="With --spend-per-1k: USD per strong request, or a model name to average from the records."),
+    ] = None,
+    weak_cost: Annotated[
+        str | None,
+        typer.Option(help="With --spend-per-1k: USD per weak request, or a model name to average from the records."),
+    ] = None,
 ) -> None:
     """Pick the threshold that sends ``--strong-share`` of prompts to the strong model."""
     import numpy as np
@@ -57,6 +81,23 @@ def calibrate(
         scorer = ThresholdScorer.load(router)
     except ModelLoadError as exc:
         fail(str(exc))
+    if from_logs is not None:
+        from modelyard.cli.calibrate_logs import calibrate_logs
+
+        calibrate_logs(
+            scorer,
+            router,
+            from_logs,
+            strong_share=strong_share,
+            since=since,
+            requested=requested,
+            spend_per_1k=spend_per_1k,
+            strong_cost=strong_cost,
+            weak_cost=weak_cost,
+        )
+        return
+    if spend_per_1k is not None:
+        fail("--spend-per-1k needs --from-logs (the spend is read against the logged traffic)")
     if prompts is None:
         threshold, source = scorer.threshold_for_share(strong_share), "artefact calibration (MMLU val)"
         n = None
