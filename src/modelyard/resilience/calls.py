@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from modelyard.config.models import Endpoint
 from modelyard.config.resilience import ResilienceSettings
 from modelyard.errors import BudgetExceededError, ProviderError, ProviderTimeoutError
 from modelyard.providers.calls import CallPath
@@ -169,7 +170,7 @@ class ResilientCalls:
         async def attempt(m: str) -> EmbeddingResponse:
             return await self.inner.embed(m, texts, trace=trace, deadline=deadline)
 
-        return await self._complete(model, probe, trace, deadline, attempt)
+        return await self._complete(model, probe, trace, deadline, attempt, endpoint="embeddings")
 
     async def stream(
         self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
@@ -221,9 +222,11 @@ class ResilientCalls:
         trace: RequestTrace,
         deadline: Deadline,
         attempt: Callable[[str], Awaitable[A]],
+        *,
+        endpoint: Endpoint = "chat",
     ) -> A:
         """Drive ``attempt`` to an answer and release its lease at once (chat, embed)."""
-        lease = await self._drive(model, request, trace, deadline, attempt)
+        lease = await self._drive(model, request, trace, deadline, attempt, endpoint=endpoint)
         await self._release(lease, trace, lease.outcome)
         return lease.answer
 
@@ -234,8 +237,14 @@ class ResilientCalls:
         trace: RequestTrace,
         deadline: Deadline,
         attempt: Callable[[str], Awaitable[A]],
+        *,
+        endpoint: Endpoint = "chat",
     ) -> Lease[A]:
-        """Fallback chain × (limit, reservation, breaker, retries) until one model commits an answer."""
+        """Fallback chain × (limit, reservation, breaker, retries) until one model commits an answer.
+
+        ``endpoint``: the kind of call, so fallback candidates are checked for it (embeddings need
+        a model that produces embeddings, not one that answers chat).
+        """
         run = FallbackRun(
             self.settings,
             self.registry,
@@ -244,6 +253,7 @@ class ResilientCalls:
             request,
             trace,
             worst_case=lambda m: self.worst_case(m, request),
+            endpoint=endpoint,
         )
         while not (run.tried and deadline.expired) and (m := run.next()) is not None:
             tokens = _tokens(request)

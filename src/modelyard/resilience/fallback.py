@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
+from modelyard.config.models import Endpoint
 from modelyard.config.resilience import ResilienceSettings
 from modelyard.errors import BudgetExceededError, ErrorKind, ModelyardError, ProviderError
 from modelyard.registry import Availability, Registry
@@ -39,8 +40,10 @@ class FallbackRun:
         trace: RequestTrace,
         *,
         worst_case: Callable[[str], float] | None = None,
+        endpoint: Endpoint = "chat",
     ) -> None:
         self._settings = settings
+        self._endpoint = endpoint  # candidates must serve the call's kind (an embedding needs an embedder)
         self._registry = registry
         self._availability = availability
         self._request = request
@@ -119,7 +122,7 @@ class FallbackRun:
         refused = isinstance(exc, BudgetExceededError) and self._worst is not None
         if refused and self._worst is not None and not self._worst(model) < self._worst(failed):
             return "not cheaper than the model the budget refused"
-        return self._registry.rejection(spec, self._request, self._availability)
+        return self._registry.rejection(spec, self._request, self._availability, endpoint=self._endpoint)
 
     def next(self) -> str | None:
         """The next model to try, recording why others were passed; None when the chain is spent."""
