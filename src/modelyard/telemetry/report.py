@@ -106,7 +106,7 @@ def load_view(db: str, *, since: float | None = None) -> Loaded:
         sink = SqliteSink(path)
     sink.open()  # applies pending migrations
     sink.close()
-    view = sink.read_view(window, family_cost=True)
+    view = sink.read_view(window, family_cost=True, span=True)
     return Loaded(view.reads, view.first, view.last)
 
 

@@ -31,8 +31,8 @@ class Collected:
     window: Window
     reads: Reads
     latest: list[Record]  # newest first
-    last_minute: int
     source: str
+    requests_per_s: float = 0.0  # over the last minute
 
 
 def collect(hub: TelemetryHub, since: float, now: float) -> Collected:
@@ -44,13 +44,30 @@ def collect(hub: TelemetryHub, since: float, now: float) -> Collected:
         live = [r for r in hub.recent if r.time >= head]
         reads = Reads.from_batch(RollupBatch().extend(facts_of(r) for r in live), window)
         latest = sorted(live, key=lambda r: r.time, reverse=True)[:_LATEST]
-        return Collected(window, reads, latest, sum(r.time >= now - 60 for r in live), "memory")
+        minute = Reads.from_batch(RollupBatch().extend(facts_of(r) for r in live), _last_minute(now))
+        return Collected(window, reads, latest, "memory", recent_rate(minute, now))
     pending = [r for r in hub.queued_records(store) if r.time >= head]
-    view = store.read_view(window, latest=_LATEST, recent_since=now - 60)
-    reads = view.reads.merge(Reads.from_batch(RollupBatch().extend(facts_of(r) for r in pending), window))
+    view = store.read_view(window, latest=_LATEST)
+    queued = RollupBatch().extend(facts_of(r) for r in pending)
+    reads = view.reads.merge(Reads.from_batch(queued, window))
     latest = sorted([*view.latest, *pending], key=lambda r: r.time, reverse=True)[:_LATEST]
-    recent = view.recent + sum(r.time >= now - 60 for r in pending)
-    return Collected(window, reads, latest, recent, getattr(store, "name", "store"))
+    minute = (
+        reads
+        if window.fine_only
+        else store.read_view(_last_minute(now)).reads.merge(Reads.from_batch(queued, _last_minute(now)))
+    )  # a long window holds hour rollups, not the last minute's 10 s ones
+    return Collected(window, reads, latest, getattr(store, "name", "store"), recent_rate(minute, now))
+
+
+def _last_minute(now: float) -> Window:
+    return Window(now - 60, fine_only=True)
+
+
+def recent_rate(reads: Reads, now: float) -> float:
+    """Requests per second over the last minute, from the whole 10 s rollups in it (50–60 s of them)."""
+    since = (math.floor((now - 60) / FINE_S) + 1) * FINE_S
+    n = sum(v[0] for (start, span), v in reads.timeline.items() if span == FINE_S and start >= since)
+    return n / max(now - since, 1.0)
 
 
 def _latest(r: Record) -> dict[str, Any]:
@@ -112,7 +129,7 @@ def summarize(
             "errors": total.errors,
             "safe_defaults": total.safe_defaults,
             "cost_usd": total.cost_usd,
-            "requests_per_s": data.last_minute / 60.0,
+            "requests_per_s": data.requests_per_s,
             "p50_ms": total.percentile(50),
             "p95_ms": total.percentile(95),
             "fallbacks": total.fallbacks,

@@ -48,7 +48,13 @@ class ViewStore(Protocol):
     name: str
 
     def read_view(
-        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+        self,
+        window: Window,
+        *,
+        latest: int = 0,
+        recent_since: float | None = None,
+        family_cost: bool = False,
+        span: bool = False,
     ) -> StoreView: ...
 
     def prune(self, before: float) -> int: ...

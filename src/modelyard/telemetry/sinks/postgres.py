@@ -83,9 +83,17 @@ class PostgresSink:
         return self.store.get(request_id)
 
     def read_view(
-        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+        self,
+        window: Window,
+        *,
+        latest: int = 0,
+        recent_since: float | None = None,
+        family_cost: bool = False,
+        span: bool = False,
     ) -> StoreView:
-        return self.store.read_view(window, latest=latest, recent_since=recent_since, family_cost=family_cost)
+        return self.store.read_view(
+            window, latest=latest, recent_since=recent_since, family_cost=family_cost, span=span
+        )
 
     def prune(self, before: float) -> int:
         """Delete records older than ``before`` (epoch s) through the writer's connection; rollups stay."""

@@ -381,21 +381,30 @@ class SqlStore:
             conn.close()
 
     def read_view(
-        self, window: Window, *, latest: int = 0, recent_since: float | None = None, family_cost: bool = False
+        self,
+        window: Window,
+        *,
+        latest: int = 0,
+        recent_since: float | None = None,
+        family_cost: bool = False,
+        span: bool = False,
     ) -> StoreView:
-        """A window's aggregates, its first and last record time, the newest ``latest`` records and
-        the count since ``recent_since`` — a fixed number of queries, each answered from an index."""
+        """A window's aggregates, plus on request: the newest ``latest`` records, the count since
+        ``recent_since``, the first and last record time (``span``). Each query is answered from the
+        rollup primary key or the ``time`` index: none reads every record of the window (a
+        ``MIN(time), MAX(time)`` pair would: SQLite uses the index for one bare MIN or MAX only)."""
         conn = self.connect()
         try:
             cur = conn.cursor()
             view = StoreView(window_reads(cur, self._sql, window, family_cost=family_cost))
             where, params = ("WHERE time >= ?", [window.head]) if window.head is not None else ("", [])
-            cur.execute(self._sql(f"SELECT MIN(time), MAX(time) FROM records {where}"), params)
-            first, last = cur.fetchone()
-            view.first, view.last = (
-                (float(first) if first is not None else None),
-                (float(last) if last is not None else None),
-            )
+            if span:
+                cur.execute(self._sql(f"SELECT time FROM records {where} ORDER BY time LIMIT 1"), params)
+                row = cur.fetchone()
+                view.first = float(row[0]) if row is not None else None
+                cur.execute("SELECT time FROM records ORDER BY time DESC LIMIT 1")
+                row = cur.fetchone()
+                view.last = float(row[0]) if row is not None and view.first is not None else None
             if latest:
                 newest = f"SELECT body FROM records {where} ORDER BY time DESC LIMIT ?"
                 cur.execute(self._sql(newest), [*params, latest])
