@@ -17,9 +17,17 @@ from rich.table import Table
 
 __all__ = ["plot", "print_report", "quantile", "summarise"]
 
-GATEWAYS = ("passthrough", "modelyard", "litellm")
+GATEWAYS = ("passthrough", "modelyard", "modelyard-2w", "modelyard-redis-1w", "modelyard-redis-2w", "litellm")
 MAX_ERROR_RATE = 0.01
-COLOURS = {"direct": "#888888", "passthrough": "#2a9d8f", "modelyard": "#e76f51", "litellm": "#264653"}
+COLOURS = {
+    "direct": "#888888",
+    "passthrough": "#2a9d8f",
+    "modelyard": "#e76f51",
+    "modelyard-2w": "#f4a261",
+    "modelyard-redis-1w": "#9b5de5",
+    "modelyard-redis-2w": "#f15bb5",
+    "litellm": "#264653",
+}
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -101,7 +109,12 @@ def summarise(runs: list[dict[str, Any]], levels: list[int]) -> dict[str, Any]:
             "at_concurrency": best[1],
             "added_p50_ms_at_lowest": low.get("added_p50_ms"),
             "added_p99_ms_at_lowest": low.get("added_p99_ms"),
+            "cpu_ms_per_request": {str(c): cells[f"{c}/{name}"]["cpu_ms_per_request"]["gateway"] for c in levels},
         }
+    if "passthrough" in summary:  # every gateway's CPU per request ÷ the pass-through's, same run, same level
+        floor = summary["passthrough"]["cpu_ms_per_request"]
+        for row in summary.values():
+            row["cpu_over_passthrough"] = {c: _ratio(v, floor[c]) for c, v in row["cpu_ms_per_request"].items()}
     return {
         "levels": levels,
         "cells": cells,
@@ -166,12 +179,16 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         table.add_section()
     console.print(table)
     summary = Table(title=f"summary (added latency at concurrency {levels[0]})")
-    for head in ("gateway", "added p50", "added p99", "max sustained RPS", "at conc."):
+    for head in ("gateway", "added p50", "added p99", "max sustained RPS", "at conc.", "CPU ms/req", "÷ pass-through"):
         summary.add_column(head, justify="right")
     for name, row in result["summary"].items():
+        level = str(row["at_concurrency"] or levels[0])
+        cpu_ms = (row.get("cpu_ms_per_request") or {}).get(level)
+        ratio = (row.get("cpu_over_passthrough") or {}).get(level)
         summary.add_row(
             name, _f(row["added_p50_ms_at_lowest"], "{:+.2f}"), _f(row["added_p99_ms_at_lowest"], "{:+.2f}"),
-            f"{row['max_sustained_rps']:,.0f}", str(row["at_concurrency"]),
+            f"{row['max_sustained_rps']:,.0f}", str(row["at_concurrency"]), _f(cpu_ms, "{:.3f}"),
+            _f(ratio, "{:.2f}×"),
         )  # fmt: skip
     console.print(summary)
     comparison = result.get("comparison") or {}

@@ -9,7 +9,11 @@ modelyard.testing.upstream``, answers at once):
                     forward, return);
 - ``modelyard``   — ``modelyard serve`` (1 worker) with a ``rules`` router,
                     retries, breakers, a fallback model, the safe default, telemetry
-                    to a JSONL sink with metrics, and its access log;
+                    to a SQLite sink with metrics, and its access log;
+- ``modelyard-2w``, ``modelyard-redis-1w``, ``modelyard-redis-2w`` (on request,
+                    ``--targets``) — the same with 2 worker processes (``modelyard
+                    serve --workers 2``; per-process state), and with breaker/limit
+                    state shared on a local ``redis-server`` with 1 and 2 workers;
 - ``litellm``     — ``litellm --num_workers 1`` from its own venv
                     (``.cache/bench-litellm-venv``, made on first run), same model;
                     no database, no master key, telemetry and remote cost map off.
@@ -26,6 +30,12 @@ median (over rounds) of successful replies per wall-clock second.
 
     .venv/bin/python bench/vs_litellm.py            # full run (~6 min)
     .venv/bin/python bench/vs_litellm.py --quick    # short run (~1 min)
+    .venv/bin/python bench/vs_litellm.py --stream   # streaming: ``"stream": true``, 3 chunks
+
+With ``--stream`` every target is asked for a stream (the upstream sends its
+answer as 3 SSE chunks); the pass-through relays the chunks as they arrive.
+The report gives each gateway's CPU per request and its ratio to the
+pass-through measured in the same run.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import json
 import os
 import platform
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -91,10 +102,11 @@ resilience:
   breaker: {{enabled: true, failure_threshold: 5}}
   fallbacks: {{primary: [backup]}}
   safe_default: {{enabled: true}}
+  state: {state}
 telemetry:
   enabled: true
   metrics: true
-  sinks: [{{kind: jsonl, path: {records}}}]
+  sinks: [{{kind: sqlite, path: '{records}'}}]
 """
 
 LITELLM_CONFIG = """
@@ -111,6 +123,26 @@ model_list:
 
 
 Post = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+Relay = Callable[[bytes, Callable[[bytes, bool], Awaitable[None]]], Awaitable[int]]
+
+
+async def _streaming_client(url: str) -> tuple[Relay, Callable[[], Awaitable[None]]]:
+    """``relay(body, send)``: POST and pass each piece of the answer to ``send(piece, more)`` as it arrives."""
+    import aiohttp
+
+    headers = {"content-type": "application/json", "authorization": f"Bearer {DUMMY_KEY}"}
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+
+    async def relay(data: bytes, send: Callable[[bytes, bool], Awaitable[None]]) -> int:
+        async with session.post(url, data=data, headers=headers) as reply:
+            async for piece in reply.content.iter_any():
+                await send(piece, True)
+            await send(b"", False)
+            return reply.status
+
+    return relay, session.close
 
 
 async def _pooled_client(kind: str, url: str) -> tuple[Post, Callable[[], Awaitable[None]]]:
@@ -141,13 +173,16 @@ def serve_passthrough(port: int, upstream: str, client: str) -> None:
     import uvicorn
 
     pool: list[tuple[Post, Callable[[], Awaitable[None]]]] = []
+    streams: list[tuple[Relay, Callable[[], Awaitable[None]]]] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (message := await receive())["type"] == "lifespan.startup":
                 pool.append(await _pooled_client(client, f"{upstream}/v1/chat/completions"))
+                streams.append(await _streaming_client(f"{upstream}/v1/chat/completions"))
                 await send({"type": "lifespan.startup.complete"})
             await pool[0][1]()
+            await streams[0][1]()
             await send({"type": "lifespan.shutdown.complete"})
             return
         body, more = b"", True
@@ -156,6 +191,19 @@ def serve_passthrough(port: int, upstream: str, client: str) -> None:
             body, more = body + message.get("body", b""), message.get("more_body", False)
         payload = json.loads(body)
         payload["model"] = UPSTREAM_MODEL
+        if payload.get("stream"):  # relay the SSE chunks as they arrive (chunked transfer to the client)
+            started = False
+
+            async def forward(piece: bytes, more: bool) -> None:
+                nonlocal started
+                if not started:
+                    started = True
+                    sse = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+                    await send({"type": "http.response.start", "status": 200, "headers": sse})
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+
+            await streams[0][0](json.dumps(payload).encode(), forward)
+            return
         status, answer = await pool[0][0](json.dumps(payload).encode())
         out = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
         await send({"type": "http.response.start", "status": status, "headers": out})
@@ -242,13 +290,16 @@ def litellm_env(workdir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[dict[str, Target]]:
+def fleet(
+    workdir: Path, venv: Path, names: list[str], client: str, body_template: dict[str, Any] | None = None
+) -> Iterator[dict[str, Target]]:
     """Start the upstream and the gateways, each its own process; stop them (by pid) on exit."""
     bin_dir = Path(sys.executable).parent
     up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     chat = "/v1/chat/completions"
-    body = json.dumps(BODY).encode()
+    template = body_template or BODY
+    body = json.dumps(template).encode()
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -262,7 +313,7 @@ def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[
             "upstream",
             [sys.executable, "-m", "modelyard.testing.upstream", "--port", str(up_port), "--uvloop"],
         )
-        direct_body = json.dumps({**BODY, "model": UPSTREAM_MODEL}).encode()
+        direct_body = json.dumps({**template, "model": UPSTREAM_MODEL}).encode()
         wait_serving("upstream", upstream + chat, direct_body, up, workdir / "upstream.log")
         targets = {"direct": Target("direct", upstream + chat, direct_body, [up.pid])}
         ports = {name: free_port() for name in names}
@@ -274,20 +325,22 @@ def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[
                 [sys.executable, script, "--serve-passthrough", port, upstream, client],
                 None,
             )
-        if "modelyard" in names:
-            cfg = workdir / "modelyard.yaml"
-            records = workdir / "records.jsonl"
-            cfg.write_text(MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url=upstream, records=records))
-            cmd = [
-                str(bin_dir / "modelyard"),
-                "serve",
-                "--config",
-                str(cfg),
-                "--port",
-                str(ports["modelyard"]),
-            ]
-            commands["modelyard"] = (
-                [*cmd, "--workers", "1", "--log-level", "info"],
+        redis_url = None
+        if any(n.startswith("modelyard-redis") for n in names):
+            redis_port = free_port()
+            start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no"])  # fmt: skip
+            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+            time.sleep(0.5)
+        for name in (n for n in names if n.startswith("modelyard")):
+            workers = "2" if name.endswith("-2w") else "1"
+            state = f"{{backend: redis, url: '{redis_url}'}}" if "redis" in name else "{backend: memory}"
+            cfg = workdir / f"{name}.yaml"
+            records = workdir / f"{name}-records.db"
+            cfg.write_text(MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url=upstream, records=records, state=state))
+            cmd = [str(bin_dir / "modelyard"), "serve", "--config", str(cfg), "--port", str(ports[name])]
+            commands[name] = (
+                [*cmd, "--workers", workers, "--log-level", "info"],
                 {**os.environ, "BENCH_UPSTREAM_KEY": DUMMY_KEY},
             )
         if "litellm" in names:
@@ -302,6 +355,9 @@ def fleet(workdir: Path, venv: Path, names: list[str], client: str) -> Iterator[
             process = start(name, cmd, env)
             url = f"http://127.0.0.1:{ports[name]}{chat}"
             wait_serving(name, url, body, process, workdir / f"{name}.log")
+            if name.endswith("-2w"):  # both workers up: a few more answers, then count the processes
+                for _ in range(20):
+                    wait_serving(name, url, body, process, workdir / f"{name}.log")
             targets[name] = Target(name, url, body, descendants(process.pid))
         yield targets
     finally:
@@ -421,7 +477,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_litellm.png", help="PNG")
     parser.add_argument("--from-json", type=Path, help="only print and plot a saved result (no measuring)")
+    parser.add_argument("--stream", action="store_true", help='ask every target for a stream ("stream": true)')
     args = parser.parse_args(argv)
+    if args.stream and args.json == ROOT / "bench" / "results" / "vs_litellm.json":
+        args.json = ROOT / "bench" / "results" / "vs_litellm_stream.json"
+        args.plot = ROOT / "docs" / "img" / "vs_litellm_stream.png"
     if args.from_json is not None:
         saved: dict[str, Any] = json.loads(args.from_json.read_text())
         print_report(saved)
@@ -438,12 +498,22 @@ def main(argv: list[str] | None = None) -> None:
     info["load_average_before"] = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="modelyard-vs-litellm-") as tmp,
-        fleet(Path(tmp), args.venv, names, args.passthrough_client) as targets,
+        fleet(Path(tmp), args.venv, names, args.passthrough_client, {**BODY, "stream": args.stream}) as targets,
     ):
         print(f"measuring {', '.join(targets)} at concurrency {levels}, {args.rounds} round(s) each", flush=True)
         raw = measure(targets, levels, args)
-        records = Path(tmp) / "records.jsonl"
-        info["modelyard_records_written"] = sum(1 for _ in records.open()) if records.exists() else 0
+        time.sleep(1.5)  # the sinks' last flush
+        info["modelyard_records_written"] = {
+            db.name.removesuffix("-records.db"): sqlite3.connect(db)
+            .execute("SELECT COUNT(*) FROM records")
+            .fetchone()[0]
+            for db in Path(tmp).glob("*-records.db")
+        }
+        info["modelyard_requests_answered"] = {
+            name: sum(len(r["latencies_ms"]) for r in raw["runs"] if r["target"] == name)
+            for name in targets
+            if name.startswith("modelyard")
+        }
     info["load_average_after"] = os.getloadavg()
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result: dict[str, Any] = {"machine": info, "settings": settings, **summarise(raw["runs"], levels)}
