@@ -17,7 +17,7 @@ training pass that is out of scope for a short run).
 
 Run it where the candidates are installed (a scratch venv):
 
-    .venv/bin/python bench/vector_index.py embed           # MiniLM vectors → bench/results/minilm_vectors.npy (not saved in git)
+    .venv/bin/python bench/vector_index.py embed   # MiniLM vectors → bench/results/minilm_vectors.npy (not in git)
     SCRATCH/bin/python bench/vector_index.py run --sets minilm,random-10k,random-100k \
         --save bench/results/vector_index.json
 
@@ -205,8 +205,13 @@ def cmd_embed(args: argparse.Namespace) -> None:
     np.save(MINILM, vectors)
 
 
-_MODULES = {"hnswlib": "hnswlib", "usearch": "usearch.index", "faiss-cpu": "faiss", "sqlite-vec": "sqlite_vec",
-            "lancedb": "lancedb"}
+_MODULES = {
+    "hnswlib": "hnswlib",
+    "usearch": "usearch.index",
+    "faiss-cpu": "faiss",
+    "sqlite-vec": "sqlite_vec",
+    "lancedb": "lancedb",
+}
 
 
 def beside_onnxruntime(name: str) -> bool:
@@ -234,7 +239,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         truth = exact(base, queries)
         exact_ms = (time.perf_counter() - t0) * 1000.0 / len(queries)
-        results[set_name] = {"n": len(base), "queries": len(queries), "exact_numpy_batch_ms_per_query": round(exact_ms, 3)}
+        results[set_name] = {
+            "n": len(base),
+            "queries": len(queries),
+            "exact_numpy_batch_ms_per_query": round(exact_ms, 3),
+        }
         for name in names:
             row = measure(name, CANDIDATES[name], base, queries, truth)
             results[set_name][name] = row
