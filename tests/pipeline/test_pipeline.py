@@ -147,6 +147,9 @@ def test_gateway_one_record_per_request_with_every_stage(upstream: LoopbackUpstr
 
     with serve(create_app(engine)) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        listed = {m.id for m in client.models.list()}
+        assert {"pipeline:fanout", "pipeline:extract", "pipeline:bounded"} <= listed
+        assert client.models.retrieve("pipeline:fanout").model_dump()["stages"] == ["a", "b", "final"]
         plain = client.chat.completions.create(model="pipeline:fanout", messages=[{"role": "user", "content": "hello"}])
         chunks = list(
             client.chat.completions.create(

@@ -60,6 +60,11 @@ class OpenAIAPI:
         self.max_n = gateway.max_n
         self.default_model = gateway.default_model
         self._entries = {entry["id"]: entry for entry in model_entries(engine.config)}
+        for name, spec in engine.config.pipelines.items():  # callable as model "pipeline:NAME" (docs/pipelines.md)
+            self._entries[f"pipeline:{name}"] = {
+                "id": f"pipeline:{name}", "object": "model", "created": 0, "owned_by": "modelyard-pipeline",
+                "kind": "pipeline", "stages": list(spec.stages), "description": spec.description,
+            }
         self._models_body = dumps({"object": "list", "data": list(self._entries.values())})
         self.media = MediaGate(engine.config.media)  # image checks at the edge, before routing
         self.pipelines = PipelineRunner.for_engine(engine) if engine.config.pipelines else None  # model "pipeline:…"
