@@ -76,6 +76,10 @@ def serve(
         "http": "httptools" if _has("httptools") else "h11",
         "lifespan": "on",
         "server_header": False,
+        # The gateway's own drain (server/drain.py) already waited for requests in flight, up to
+        # gateway.drain_s or until a second signal; uvicorn must not wait again without limit for
+        # whatever is still open then: after 1 s it cancels it and runs the app's shutdown.
+        "timeout_graceful_shutdown": 1,
     }
     if workers == 1:
         uvicorn.run(batch_app(engine), **common)  # the gateway plus /v1/files and /v1/batches
