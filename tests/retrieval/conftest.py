@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,12 +17,13 @@ from modelyard.config.retrieval import RetrievalSettings
 from modelyard.retrieval import Collections
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMA_INSTALL = "python -m venv .venv-chroma && .venv-chroma/bin/pip install chromadb  (or set MODELYARD_CHROMA)"
+CHROMA_INSTALL = "pip install -e '.[dev]' (chromadb provides `chroma run`), or set MODELYARD_CHROMA"
 
 
 def chroma_binary() -> str | None:
     for candidate in (
         os.environ.get("MODELYARD_CHROMA"),
+        str(Path(sys.executable).parent / "chroma"),  # the dev extra installs chromadb into the venv
         shutil.which("chroma"),
         str(ROOT / ".venv-chroma/bin/chroma"),
     ):
