@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,13 +77,14 @@ def time_summary(sink: SqliteSink | PostgresSink, repeats: int) -> dict[str, Any
 
 
 def time_report(db: str, plots: bool, env: dict[str, str]) -> dict[str, Any]:
-    out_dir = tempfile.mkdtemp(prefix="modelyard-report-")
+    out_dir = tempfile.mkdtemp(prefix="modelyard-report-")  # removed below
     cmd = [str(Path(sys.executable).parent / "modelyard"), "report", "--db", db, "--out", out_dir]
     cmd.append("--plots" if plots else "--no-plots")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     began = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     took = time.perf_counter() - began
+    shutil.rmtree(out_dir, ignore_errors=True)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
         raise SystemExit(f"modelyard report failed: {done.stdout[-1500:]} {done.stderr[-1500:]}")
@@ -123,6 +125,7 @@ def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         with_plots = time_report(db, plots=True, env=env)
         print(f"    modelyard report (3 plots):  {with_plots['seconds']:.1f} s", flush=True)
         result[name] = {"fill": fill, "summary": summary, "report": report, "report_with_plots": with_plots}
+    shutil.rmtree(work, ignore_errors=True)  # 10M records are ~6.5 GB of SQLite
     return result
 
 
