@@ -113,6 +113,11 @@ class NearestNeighbourOOD:
     def dim(self) -> int:
         return int(self.reference.shape[1])
 
+    @property
+    def unit(self) -> str:
+        """What a reference row is, for reasons: ``example`` (a training text) or ``cluster`` (a k-means centroid)."""
+        return str(self.meta.get("unit", "example"))
+
     def similarity(self, vector: npt.NDArray[np.floating[Any]]) -> float:
         """Cosine similarity (unit vectors) to the nearest reference row."""
         return float(np.max(self.reference @ vector))
@@ -145,10 +150,9 @@ class NearestNeighbourOOD:
         floor = self.min_similarity if min_similarity is None else min_similarity
         sim = self.similarity(vector())
         if sim < floor:
-            return OodVerdict(
-                True, f"out of distribution: nearest training example similarity {sim:.3f} < {floor:.2f}", sim, words
-            )
-        return OodVerdict(False, f"in distribution: nearest training example similarity {sim:.3f}", sim, words)
+            why = f"out of distribution: nearest training {self.unit} similarity {sim:.3f} < {floor:.2f}"
+            return OodVerdict(True, why, sim, words)
+        return OodVerdict(False, f"in distribution: nearest training {self.unit} similarity {sim:.3f}", sim, words)
 
     # -- building ---------------------------------------------------------------
 

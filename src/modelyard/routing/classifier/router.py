@@ -6,7 +6,9 @@ request to ``safe_target`` (default ``llm``), saying so in the decision.
 
 With ``ood:`` set, an input unlike the training data (fewer words than any
 training text, or a nearest-training-example similarity below the measured floor:
-`modelyard.routing.ood`) goes to ``ood.target`` before the head is consulted.
+`modelyard.routing.ood`) goes to ``ood.target`` before the head is consulted. The
+reference (``ood.npz`` in the artefact directory) names its encoder; the shipped one
+uses the static encoder, so the check costs microseconds and never runs MiniLM.
 A label whose target cannot serve the request's shape (an ``mlm`` that answers
 classification requests only, asked for free chat) is skipped: the next most
 probable label whose target can is taken, and the skipped one is a rejected
@@ -54,6 +56,23 @@ def resolve_artefact(ref: str, base: Path | None = None) -> Path:
 
 
 DEFAULT_FAST_CONFIDENCE = 0.8
+
+
+def _ood_encoder(encoder_id: str, classifier: TextClassifier, fast: TextClassifier | None) -> Encoder:
+    """The encoder an OOD reference was built with: the head's, the fast stage's, or the packaged static one."""
+    for candidate in (classifier, fast):
+        if candidate is not None and candidate.encoder.model_id == encoder_id:
+            return candidate.encoder
+    from modelyard.encoders.static import default_static_encoder
+
+    static = default_static_encoder()
+    if static.model_id != encoder_id:
+        raise ModelLoadError(
+            f"the OOD reference was built with encoder {encoder_id!r}, which is neither the classifier's, "
+            "the fast stage's nor the packaged static encoder; rebuild it with "
+            "`python -m modelyard.routing.classifier.ood_build`"
+        )
+    return static
 _STAGE_NAMES = {"fast": "static stage", "full": "MiniLM"}
 
 
@@ -124,17 +143,21 @@ class ClassifierRouter(Router):
         ood: NearestNeighbourOOD | None = None,
         ood_target: Target | str | None = None,
         ood_min_similarity: float | None = None,
+        ood_encoder: Encoder | None = None,
     ) -> None:
         super().__init__(name)
         if (ood is None) != (ood_target is None):
             raise ConfigError("ood needs both a reference and a target", key="ood")
-        if ood is not None and ood.encoder_id != classifier.encoder.model_id:
-            raise ConfigError(
-                f"the OOD reference was built with encoder {ood.encoder_id!r}, the classifier uses "
-                f"{classifier.encoder.model_id!r}; rebuild it with `python -m modelyard.routing.classifier.ood_build`",
-                key="ood",
-            )
+        if ood is not None:
+            ood_encoder = ood_encoder or _ood_encoder(ood.encoder_id, classifier, fast)
+            if ood_encoder.model_id != ood.encoder_id:
+                raise ConfigError(
+                    f"the OOD reference was built with encoder {ood.encoder_id!r}, not {ood_encoder.model_id!r}; "
+                    "rebuild it with `python -m modelyard.routing.classifier.ood_build`",
+                    key="ood",
+                )
         self.ood = ood
+        self.ood_encoder = ood_encoder
         self.ood_target = Target.parse(ood_target) if isinstance(ood_target, str) else ood_target
         self.ood_min_similarity = ood_min_similarity
         self.classifier = classifier
@@ -188,6 +211,7 @@ class ClassifierRouter(Router):
                 )
             try:
                 ood = NearestNeighbourOOD.load(path)
+                ood_encoder = _ood_encoder(ood.encoder_id, classifier, fast)
             except ModelLoadError as exc:
                 raise ConfigError(str(exc), key=f"routers.{spec.name}.ood") from None
         return cls(
@@ -203,6 +227,7 @@ class ClassifierRouter(Router):
             ood=ood,
             ood_target=spec.ood.target if spec.ood is not None else None,
             ood_min_similarity=spec.ood.min_similarity if spec.ood is not None else None,
+            ood_encoder=ood_encoder if ood is not None else None,
         )
 
     def probabilities(self, text: str, has_image: bool, ctx: RouteContext | None = None) -> FloatArray:
@@ -241,10 +266,12 @@ class ClassifierRouter(Router):
         text = request.last_user_text
         if self.max_chars is not None:
             text = text[: self.max_chars]
-        encoder = self.classifier.encoder
+        cache = ctx.cache if ctx is not None else None
+        encoder = self.ood_encoder
+        assert encoder is not None
         verdict = self.ood.check(
             text,
-            lambda: query_vector(encoder, text, ctx.cache if ctx is not None else None),
+            lambda: query_vector(encoder, text, cache),
             min_similarity=self.ood_min_similarity,
         )
         if not verdict.out:
@@ -287,10 +314,8 @@ class ClassifierRouter(Router):
                 if stage == "fast"
                 else f" [MiniLM stage: static stage unsure, {fast_top:.2f} < {self.fast_confidence:.2f}]"
             )
-        if self.ood is not None and ctx is not None:
-            similarity = ctx.cache.get("ood_similarity")
-            if similarity is not None:
-                staged["ood_similarity"] = round(float(similarity), 4)
+        if self.ood is not None and ctx is not None and (similarity := ctx.cache.get("ood_similarity")) is not None:
+            staged["ood_similarity"] = round(float(similarity), 4)
         chosen, skipped = best, list[Candidate]()
         if conf >= self.confidence_floor and ctx is not None:
             # the most probable label whose target can serve this shape, if it too clears the floor
