@@ -115,8 +115,9 @@ def ood() -> dict[str, Any]:
     probe_texts = probes()
     probe_vecs = {k: enc.encode([view_text(t, *VIEW) for t in v]).astype(np.float64) for k, v in probe_texts.items()}
     out: dict[str, Any] = {}
-    for name, tasks in (("n-model (RouterBench train)", SUBSETS), ("score heads (MMLU train sample)", ("mmlu",))):
-        ref, held, ref_texts = [], [], []
+    refs = [("n-model (RouterBench train)", SUBSETS), ("score heads (MMLU train sample)", ("mmlu",))]
+    for name, tasks in [*refs, ("family classifier (data/family-queries)", ())]:
+        ref, held, ref_texts, held_texts = [], [], [], []
         for t in tasks:
             ds = load_task(t, "train")
             x = embed(ds)
@@ -124,28 +125,53 @@ def ood() -> dict[str, Any]:
             ref.append(x[which == 0])
             held.append(x[which == 1])
             ref_texts += [view_text(ds.prompts[i], *VIEW) for i in np.flatnonzero(which == 0)]
+            held_texts += [view_text(ds.prompts[i], *VIEW) for i in np.flatnonzero(which == 1)]
+        if not tasks:  # the default classifier's reference (helper-owned) and its held-out file
+            ref, ref_texts, held, held_texts = _family_reference()
         r, h = np.concatenate(ref), np.concatenate(held)
         min_words = min(count_words(t) for t in ref_texts)
         max_words = int(np.ceil(1.5 * max(count_words(t) for t in ref_texts)))
-        neg = signals(r, h)
+        neg = signals(r, h) | {"known_words": _unknown(held_texts)}
         row: dict[str, Any] = {"min_words": min_words, "max_words": max_words, "held_out_n": len(h)}
         for kind, texts in probe_texts.items():
             keep = passes_length([view_text(t, *VIEW) for t in texts], min_words, max_words)
             row[kind] = {"n": len(texts), "caught_by_length": int((~keep).sum())}
             if keep.any():
-                pos = signals(r, probe_vecs[kind][keep])
+                kept = [t for t, k in zip(texts, keep, strict=True) if k]
+                pos = signals(r, probe_vecs[kind][keep]) | {"known_words": _unknown(kept)}
                 row[kind] |= {s: round(auroc(neg[s], pos[s]), 4) for s in neg}
                 # recall at the operating point: the threshold flagging 1% of held-out in-distribution prompts
                 row[kind]["recall_at_1pct"] = {
                     s: round(float((pos[s] > np.quantile(neg[s], 0.99)).mean()), 3) for s in neg
                 }
         all_pos = np.concatenate([probe_vecs[k] for k in probe_texts])
-        pos_all = signals(r, all_pos)
+        pos_all = signals(r, all_pos) | {"known_words": _unknown([t for v in probe_texts.values() for t in v])}
         row["all_probes_auroc"] = {s: round(auroc(neg[s], pos_all[s]), 4) for s in neg}
         out[name] = row
         print(name, json.dumps(row, indent=1))
     (OUT / "ood_signals.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def _unknown(texts: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """1 − known-word share (`modelyard.routing.ood.known_share`; texts without letters count as 1)."""
+    from modelyard.routing.ood import known_share
+
+    return np.array([1.0 - (s if (s := known_share(t)) is not None else 0.0) for t in texts])
+
+
+def _family_reference() -> tuple[list[Any], list[str], list[Any], list[str]]:
+    from modelyard.encoders import default_encoder
+    from modelyard.routing.classifier.artefact import DEFAULT_DIR, OOD_FILE
+    from modelyard.routing.classifier.train import load_labeled
+    from modelyard.routing.embedding_cache import EmbeddingCache
+    from modelyard.routing.ood import NearestNeighbourOOD
+
+    root = Path(__file__).resolve().parents[1] / "data" / "family-queries"
+    ref = NearestNeighbourOOD.load(DEFAULT_DIR / OOD_FILE).reference.astype(np.float64)
+    train, test = load_labeled(root / "train.jsonl"), load_labeled(root / "test.jsonl")
+    held = EmbeddingCache().encode(default_encoder(), test.texts).astype(np.float64)
+    return [ref], list(train.texts), [held], list(test.texts)
 
 
 def main() -> None:

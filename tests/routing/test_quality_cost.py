@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from modelyard import Engine
 from modelyard.config import parse_config
-from modelyard.errors import ConfigError
+from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.quality_cost import Policy, QualityCostArtefact, choose, resolve_artefact
 from modelyard.training.ood_probes import probes
+from modelyard.training.quality import CANDIDATES, fit_quality
 from modelyard.types import ChatRequest
 
+#: one candidate per head kind, the ensembles included
+CANDIDATES_FOR_ROUND_TRIP = [c for i, c in enumerate(CANDIDATES) if c.kind == "ens" or i % 2 == 0]
 P = np.array([[0.9, 0.8, 0.3]])
 C = np.array([10.0, 3.0, 1.0])
 
@@ -180,3 +184,31 @@ async def test_code_only_prompts_mostly_go_to_the_ood_target() -> None:
             decision = await engine.route(ChatRequest.from_text(text))
             deferred += decision.model == "big" and "out of distribution" in decision.reason
     assert deferred >= 10, f"{deferred}/15"
+
+
+@pytest.mark.parametrize("label", [c.label() for c in CANDIDATES_FOR_ROUND_TRIP])
+def test_every_head_kind_round_trips_through_its_artefact(label: str, tmp_path: Path) -> None:
+    """Fit on random data, save, load: the loaded head predicts what the fitted one did (float32 storage)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = (rng.random((120, 3)) < 1 / (1 + np.exp(-3 * x[:, :3]))).astype(np.float64)
+    cand = next(c for c in CANDIDATES_FOR_ROUND_TRIP if c.label() == label)
+    head = fit_quality(cand, x, y, seed=0)
+    meta = {"models": ["a", "b", "c"], "mean_cost": [1.0, 2.0, 3.0], "encoder": {"model_id": "test"}}
+    QualityCostArtefact(meta, head).save(tmp_path / "art")
+    loaded = QualityCostArtefact.load(tmp_path / "art")
+    assert loaded.head.kind == head.kind
+    np.testing.assert_allclose(loaded.head.predict(x), head.predict(x), atol=2e-3)
+    pred = head.predict(x)
+    assert pred.shape == (120, 3) and (pred >= 0).all() and (pred <= 1).all()
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(resolve_artefact("routerbench-minilm"), tmp_path / "art")
+    with (tmp_path / "art" / "weights.npz").open("ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ModelLoadError, match="checksum does not match"):
+        QualityCostArtefact.load(tmp_path / "art")

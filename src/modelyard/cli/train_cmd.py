@@ -46,7 +46,7 @@ def train(
         ),
     ] = None,
     quality_head: Annotated[
-        str, typer.Option(help="With --outcomes: auto (choose by validation AIQ), knn, mlp or mf.")
+        str, typer.Option(help="With --outcomes: auto (choose by validation AIQ), knn, mlp, mf or ens.")
     ] = "auto",
 ) -> None:
     """Train a classifier router: MiniLM embeddings plus a small head.

@@ -20,8 +20,8 @@ def train_quality(specs: list[str], out: Path, *, head: str, seed: int) -> None:
     from modelyard.training.quality import CANDIDATES, save_with_ood, train_quality_router
     from modelyard.training.tasks import MAX_LENGTH, VIEW
 
-    if head not in ("auto", "knn", "mlp", "mf"):
-        fail(f"--quality-head must be auto, knn, mlp or mf, not {head!r}")
+    if head not in ("auto", "knn", "mlp", "mf", "ens"):
+        fail(f"--quality-head must be auto, knn, mlp, mf or ens, not {head!r}")
     try:
         sets = [load_outcomes(s) for s in specs]
     except (ValueError, KeyError, FileNotFoundError) as exc:

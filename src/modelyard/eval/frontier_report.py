@@ -51,16 +51,13 @@ def frontier_rows(report: FrontierReport, scale: ScoreScale) -> list[list[str]]:
         m = r.metrics
         if r.kind == "model":
             continue
-        at_best = m["cost_at_best"]
-        if r.kind == "random":
-            quality, cost = "mix of single models", "any"
-        else:
-            quality = f"{q(m['quality_at_best_cost'])}{_ci_q(r, 'quality_at_best_cost', scale)} @ best's cost"
-            cost = (
-                f"{money(at_best)}{_ci(r, 'cost_at_best', '.3f', 1000)} @ best's quality"
-                if not math.isnan(at_best)
-                else f"never reaches {q(best.metrics['quality'])}"
-            )
+        at_best = m["cost_at_best"]  # routers, the oracle and the random model mix alike: read off their hulls
+        quality = f"{q(m['quality_at_best_cost'])}{_ci_q(r, 'quality_at_best_cost', scale)} @ best's cost"
+        cost = (
+            f"{money(at_best)}{_ci(r, 'cost_at_best', '.3f', 1000)} @ best's quality"
+            if not math.isnan(at_best)
+            else f"never reaches {q(best.metrics['quality'])}"
+        )
         rows.append(
             [
                 r.name,
@@ -79,7 +76,7 @@ def frontier_rows(report: FrontierReport, scale: ScoreScale) -> list[list[str]]:
                 "model",
                 f"{q(m['quality'])}{_ci_q(r, 'quality', scale)}",
                 money(m["cost"]),
-                f"{m['aiq']:.3f}",
+                "—",  # one point: AIQ is defined for a cost range, not a single model
                 "",
             ]
         )

@@ -13,6 +13,7 @@ plus JSON params, without scikit-learn and without unpickling code.
   RouterDC: the prompt is projected to ``r`` dimensions, ``u = tanh(W x + b)``, each
   model has a learned vector ``e_m`` and bias ``β_m``, and
   ``P(m correct | x) = σ(u · e_m + β_m)``.
+* ``ens``: the mean of member heads' predictions (arrays stored as ``<i>.<name>``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,19 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["QUALITY_HEAD_KINDS", "KnnQuality", "MfQuality", "MlpQuality", "QualityHead", "load_quality_head"]
+__all__ = [
+    "QUALITY_HEAD_KINDS",
+    "EnsembleQuality",
+    "KnnQuality",
+    "MfQuality",
+    "MlpQuality",
+    "QualityHead",
+    "load_quality_head",
+]
 
 FloatArray = npt.NDArray[np.float64]
 Arrays = dict[str, npt.NDArray[np.generic]]
-QUALITY_HEAD_KINDS = ("knn", "mlp", "mf")
+QUALITY_HEAD_KINDS = ("knn", "mlp", "mf", "ens")
 
 
 def sigmoid(z: FloatArray) -> FloatArray:
@@ -115,6 +124,21 @@ class MfQuality:
         return {k: getattr(self, k).astype(np.float32) for k in ("proj", "proj_bias", "models", "model_bias")}
 
 
+@dataclass
+class EnsembleQuality:
+    """Mean of ``members``' predictions; ``params["members"]`` lists each member's kind and params."""
+
+    members: list[QualityHead]
+    params: dict[str, object]
+    kind: str = "ens"
+
+    def predict(self, x: FloatArray) -> FloatArray:
+        return np.asarray(np.mean([m.predict(x) for m in self.members], axis=0), dtype=np.float64)
+
+    def arrays(self) -> Arrays:
+        return {f"{i}.{k}": v for i, m in enumerate(self.members) for k, v in m.arrays().items()}
+
+
 def load_quality_head(
     kind: str, arrays: Mapping[str, npt.NDArray[np.generic]], params: Mapping[str, object]
 ) -> QualityHead:
@@ -131,4 +155,13 @@ def load_quality_head(
     if kind == "mf":
         pr, pb, mo, mb = (a[k].astype(np.float64) for k in ("proj", "proj_bias", "models", "model_bias"))
         return MfQuality(pr, pb, mo, mb, p)
+    if kind == "ens":
+        specs = p.get("members")
+        if not isinstance(specs, list) or not specs:
+            raise ValueError("an ens head needs params.members: a list of {kind, params}")
+        members = []
+        for i, spec in enumerate(specs):
+            sub = {k.split(".", 1)[1]: v for k, v in a.items() if k.split(".", 1)[0] == str(i)}
+            members.append(load_quality_head(str(spec["kind"]), sub, dict(spec["params"])))
+        return EnsembleQuality(members, p)
     raise ValueError(f"unknown quality head {kind!r}; choose from {QUALITY_HEAD_KINDS}")

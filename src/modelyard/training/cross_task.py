@@ -27,7 +27,7 @@ from modelyard.eval.datasets import OutcomeDataset
 from modelyard.eval.frontier import evaluate_frontier
 from modelyard.eval.metrics import apgr, two_model_curve
 from modelyard.routing.threshold_heads import fit_head, score
-from modelyard.training.quality import QualityCandidate, train_quality_router
+from modelyard.training.quality import CANDIDATES, QualityCandidate, train_quality_router
 from modelyard.training.tasks import MAX_LENGTH, ROUTERBENCH, TASKS, VIEW, embed, load_task
 
 __all__ = ["N_MODEL_CANDIDATES", "PAIR", "pair_matrix", "quality_matrix"]
@@ -43,6 +43,7 @@ N_MODEL_CANDIDATES = [
     QualityCandidate("knn", (("k", 40), ("prior_weight", 2.0), ("temperature", 0.05))),
     QualityCandidate("mlp", (("alpha", 1.0), ("hidden", 64))),
     QualityCandidate("mf", (("l2", 1e-3), ("rank", 16))),
+    *(c for c in CANDIDATES if c.kind == "ens"),
 ]
 
 

@@ -27,7 +27,7 @@ from modelyard.eval.datasets import OutcomeDataset, hash_split
 from modelyard.eval.frontier import sweep_picks
 from modelyard.eval.metrics import aiq
 from modelyard.routing.quality_cost import OOD_FILE, QualityCostArtefact
-from modelyard.routing.quality_heads import KnnQuality, MfQuality, MlpQuality, QualityHead
+from modelyard.routing.quality_heads import EnsembleQuality, KnnQuality, MfQuality, MlpQuality, QualityHead
 
 __all__ = ["CANDIDATES", "QualityCandidate", "concat", "fit_quality", "train_quality_router", "validation_aiq"]
 
@@ -49,6 +49,8 @@ class QualityCandidate:
         return dict(self.params)
 
     def label(self) -> str:
+        if self.kind == "ens":
+            return "ens(" + "+".join(str(m).split("(")[0] for m in self.as_dict()["members"]) + ")"
         return self.kind + "(" + ", ".join(f"{k}={v}" for k, v in self.params) + ")"
 
 
@@ -59,10 +61,18 @@ def _grid(kind: str, **axes: list[Any]) -> list[QualityCandidate]:
     ]
 
 
+_KNN = "knn(k=40, prior_weight=2.0, temperature=0.05)"
+_MLP = "mlp(alpha=1.0, hidden=64)"
+_MF = "mf(l2=0.001, rank=16)"
 CANDIDATES: list[QualityCandidate] = (
     _grid("knn", k=[10, 40], temperature=[0.05], prior_weight=[2.0])
     + _grid("mlp", hidden=[64], alpha=[1e-2, 1.0])
     + _grid("mf", rank=[16], l2=[1e-3, 1e-2])
+    # ensembles: the mean of members listed above (fitted once, reused)
+    + [
+        QualityCandidate("ens", (("members", (_KNN, _MLP)),)),
+        QualityCandidate("ens", (("members", (_KNN, _MLP, _MF)),)),
+    ]
 )
 
 
@@ -125,9 +135,34 @@ def _fit_mf(x: FloatArray, y: FloatArray, rank: int, l2: float, seed: int, epoch
     return MfQuality(params["proj"], params["proj_bias"], params["models"], params["model_bias"], {})
 
 
-def fit_quality(cand: QualityCandidate, x: FloatArray, y: FloatArray, seed: int = 0) -> QualityHead:
-    """Fit one candidate on embeddings ``x`` ``(n, d)`` and qualities ``y`` ``(n, m)`` in [0, 1]."""
+def _candidate(label: str) -> QualityCandidate:
+    for cand in CANDIDATES:
+        if cand.label() == label:
+            return cand
+    raise ValueError(f"unknown ensemble member {label!r}")
+
+
+def fit_quality(
+    cand: QualityCandidate,
+    x: FloatArray,
+    y: FloatArray,
+    seed: int = 0,
+    fitted: dict[str, QualityHead] | None = None,
+) -> QualityHead:
+    """Fit one candidate on embeddings ``x`` ``(n, d)`` and qualities ``y`` ``(n, m)`` in [0, 1].
+
+    ``fitted``: heads already fitted on the same rows, by label (ensemble members are reused).
+    """
     p = cand.as_dict()
+    if cand.kind == "ens":
+        fitted = fitted if fitted is not None else {}
+        members = []
+        for label in p["members"]:
+            if label not in fitted:
+                fitted[label] = fit_quality(_candidate(label), x, y, seed)
+            members.append(fitted[label])
+        specs = [{"kind": m.kind, "params": m.params} for m in members]
+        return EnsembleQuality(members, {"members": specs, "labels": list(p["members"])})
     if cand.kind == "knn":
         keys, scale = _quantize(x)
         return KnnQuality(keys, scale, y.astype(np.float64), p)
@@ -196,8 +231,10 @@ def train_quality_router(
     fit_y = np.concatenate([_normalised(ds)[f] for ds, _, f, _ in folds])
     fit_cost = np.concatenate([ds.costs[f] for ds, _, f, _ in folds]).mean(axis=0)
     rows: list[dict[str, Any]] = []
+    fitted: dict[str, QualityHead] = {}
     for cand in candidates:
-        head = fit_quality(cand, fit_x, fit_y, seed)
+        head = fit_quality(cand, fit_x, fit_y, seed, fitted)
+        fitted[cand.label()] = head
         per_task = {}
         for ds, x, _, va in folds:
             per_task[ds.name] = validation_aiq(head.predict(x[va]), fit_cost, ds.subset(va))
@@ -221,7 +258,7 @@ def train_quality_router(
     best = next(c for c in candidates if c.label() == best_row["label"])
     all_x = np.concatenate(list(vectors))
     all_sets_y = np.concatenate([_normalised(ds) for ds in train_sets])
-    head = fit_quality(best, all_x, all_sets_y, seed)
+    head = fit_quality(best, all_x, all_sets_y, seed, {})
     all_ids = sorted(i for ds in train_sets for i in ds.ids)
     models = list(train_sets[0].models)
     meta = {
