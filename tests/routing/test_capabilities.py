@@ -36,12 +36,12 @@ DEFAULTS = [
     # (family, provider, extra fields, resolved chat, resolved embeddings)
     ("slm", "sim", {}, "free", False),
     ("llm", "openai", {"base_url": "http://127.0.0.1:1/v1"}, "free", False),
-    ("mlm", "sim", {}, "classification", False),
+    ("mlm", "sim", {}, "classification", True),  # a masked LM is an encoder: it embeds
     ("mlm", "onnx-embed", {"modalities": {"output": ["embedding", "text"]}}, "classification", True),
     ("slm", "onnx-embed", {}, "classification", True),  # an encoder provider never writes free text
     ("mlm", "sim", {"modalities": {"output": ["embedding"]}}, "none", True),
     ("sam", "sim", {"modalities": {"input": ["text", "image"], "output": ["mask"]}}, "free", False),
-    ("mlm", "sim", {"capabilities": {"chat": "free"}}, "free", False),  # a generative mlm, declared so
+    ("mlm", "sim", {"capabilities": {"chat": "free"}}, "free", True),  # a generative mlm, declared so
     ("slm", "sim", {"capabilities": {"chat": "none", "embeddings": True}}, "none", True),
 ]
 
@@ -105,7 +105,8 @@ def test_selection_drops_models_that_cannot_serve_the_shape(
         {
             s.name: s
             for s in (
-                spec("encoder", "mlm", price={"input": 0.001}),  # classification chat, cheapest
+                # classification chat, cheapest; declared not to serve /v1/embeddings
+                spec("encoder", "mlm", price={"input": 0.001}, capabilities={"embeddings": False}),
                 spec("vectors", "mlm", modalities={"output": ["embedding"]}, price={"input": 0.01}),
                 spec("talker", "slm"),
             )

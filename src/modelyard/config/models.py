@@ -57,8 +57,8 @@ class Capabilities(BaseModel):
     and for encoder providers (``onnx-embed``), ``none`` when ``modalities.output`` is
     only ``embedding``, else ``free``. ``tasks`` adds classification task names the
     model answers without labels in the request (an ``onnx-embed`` model's
-    ``options.label_sets`` are added automatically). ``embeddings`` defaults to
-    ``embedding`` being among the outputs (or an encoder provider).
+    ``options.label_sets`` are added automatically). ``embeddings`` defaults to true
+    for the ``mlm`` family, encoder providers, and ``embedding`` among the outputs.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -132,7 +132,8 @@ class ModelSpec(BaseModel):
         tasks = list(caps.tasks)
         if encoder and isinstance(label_sets := self.options.get("label_sets"), dict):
             tasks += [str(t) for t in label_sets if str(t) not in tasks]
-        embeddings = caps.embeddings if caps.embeddings is not None else encoder or Modality.EMBEDDING in outputs
+        embeds = encoder or self.family is Family.MLM or Modality.EMBEDDING in outputs
+        embeddings = caps.embeddings if caps.embeddings is not None else embeds
         resolved = Capabilities(chat=chat, tasks=tasks, embeddings=embeddings)
         if resolved != caps:
             object.__setattr__(self, "capabilities", resolved)  # frozen model: set once, at validation
