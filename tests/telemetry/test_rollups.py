@@ -205,7 +205,7 @@ def test_summary_query_count_does_not_grow_with_records(gateway_on: tuple[str, E
         filled += bulk_fill(sink.store, n, now - 880, now - 1, seed=n)  # same window, same keys
         sink.store.connect = lambda: Counting(connect(), tally)  # type: ignore[method-assign, assignment, return-value]
         tally.update(queries=0, rows=0, vm_x100=0)
-        d = httpx.get(f"{url}/dashboard/api/summary?window=900").json()
+        d = httpx.get(f"{url}/dashboard/api/summary?window=900", timeout=60).json()
         assert d["totals"]["requests"] == filled
         seen.append(dict(tally))
     work = [t.pop("vm_x100") for t in seen]
@@ -271,3 +271,25 @@ def test_report_reads_the_same_from_jsonl_sqlite_and_postgres(
         result = CliRunner().invoke(app, ["report", "--db", where, "--out", str(tmp_path / "plots")])
         assert result.exit_code == 0, result.output
         assert "400 requests" in result.output and len(list((tmp_path / "plots").glob("*.png"))) == 3
+
+
+@pytest.mark.parametrize("written_first", [False, True], ids=["feedback-before-write", "feedback-after-write"])
+def test_feedback_counts_once_in_the_rollups(store_spec: StoreSpec, written_first: bool) -> None:
+    """The hub attaches feedback to the record objects it still queues; the sink must not count it twice."""
+    sink = sink_for(store_spec)
+    hub = TelemetryHub(TelemetrySettings(flush_interval_ms=5), {}, sinks=[sink])
+    try:
+        judged = Record(request_id="judged", time=T0, model="tiny", router="r", quality={"judge_score": 0.2})
+        plain = Record(request_id="plain", time=T0 + 1, model="tiny", router="r")
+        for r in (judged, plain):
+            hub.recent.append(r)  # as on_request_end does: the ring and the queue hold the same object
+            hub.workers[0].offer(r)
+        if written_first:
+            assert hub.flush()
+        hub.feedback(Feedback(request_id="judged", time=T0 + 5, score=1.0))  # replaces the judge's 0.2
+        hub.feedback(Feedback(request_id="plain", time=T0 + 6, score=0.5))
+        assert hub.flush()
+        total = sink.read_view(Window(None)).reads.total()
+        assert (total.quality_n, total.quality_sum) == (2, pytest.approx(1.5))  # type: ignore[comparison-overlap]
+    finally:
+        hub.close()

@@ -90,9 +90,10 @@ def bucket_bounds(i: int) -> tuple[float, float]:
     return lo, lo * _RATIO
 
 
-def quality_of(r: Record) -> float | None:
-    """User feedback wins; else the router's own signal (judge score, council passed)."""
-    fb = r.feedback_value
+def quality_of(r: Record, *, feedback: bool = True) -> float | None:
+    """User feedback wins (unless ``feedback`` is False); else the router's own signal (judge score,
+    council passed)."""
+    fb = r.feedback_value if feedback else None
     if fb is not None:
         return fb
     for key in ("judge_score", "council_passed"):
@@ -129,7 +130,13 @@ class Facts:
     attempts: tuple[tuple[str, float, int], ...] = ()
 
 
-def facts_of(r: Record) -> Facts:
+def facts_of(r: Record, *, feedback: bool = True) -> Facts:
+    """The facts of ``r``; with ``feedback=False`` its quality ignores feedback joined in memory.
+
+    A SQL sink stores a record's body without feedback and adds feedback to the rollups when the
+    feedback row is written; a record object may already carry it (the hub attaches feedback to
+    the records in its live ring, which are the objects queued for the sinks), so the sink sums
+    records with ``feedback=False`` or it would count that feedback twice."""
     return Facts(
         time=r.time,
         model=r.model or "",
@@ -145,7 +152,7 @@ def facts_of(r: Record) -> Facts:
         escalations=r.escalations,
         fallbacks=r.fallbacks,
         retries=r.retries,
-        quality=quality_of(r),
+        quality=quality_of(r, feedback=feedback),
         attempts=tuple((a.model, a.cost_usd, a.input_tokens + a.output_tokens) for a in r.attempts),
     )
 

@@ -228,7 +228,8 @@ class SqlStore:
             if records:
                 records = self._insert_records(cur, records)
             if records:
-                write_batch(cur, RollupBatch().extend(facts_of(r) for r in records), self.upsert_statements)
+                facts = (facts_of(r, feedback=False) for r in records)  # feedback counts when its row is written
+                write_batch(cur, RollupBatch().extend(facts), self.upsert_statements)
             for fb in feedback:  # rare: one at a time, each sees the ones before it
                 self._add_feedback(cur, fb)
             conn.commit()
