@@ -178,7 +178,9 @@ def test_sam2_http_encodes_each_image_once(
         assert response.status_code == 200, response.text
         [instance] = response.json()["instances"]
         x, y, w, h = instance["bbox"]
-        assert abs(x - box[0]) <= 2 and abs(x + w - box[2]) <= 2  # the loopback's ellipse fills the box
+        # the loopback's ellipse fills the box: all four edges within 2 px
+        assert abs(x - box[0]) <= 2 and abs(x + w - box[2]) <= 2
+        assert abs(y - box[1]) <= 2 and abs(y + h - box[3]) <= 2
     paths = [r.path for r in a.requests]
     assert paths.count("/sam2/embed_image") == 1 and paths.count("/sam2/segment_image") == 3
     assert list(a.media.encoder_runs.values()) == [1]
