@@ -56,12 +56,13 @@ class Budget:
 
     def worst_case(self, spec: ModelSpec, request: ChatRequest) -> float:
         """An upper bound on what one call can cost: full output length (for each of ``n`` choices
-        passed through in the call), generous input count (billed once)."""
+        passed through in the call), generous input count (billed once), every image in and every
+        image asked for (an image-generation request's ``n``)."""
         out = request.output_token_limit or spec.max_output_tokens or self.settings.default_max_output_tokens
         usage = Usage(
             input_tokens=math.ceil(request.estimate_input_tokens() * self.settings.input_margin),
             output_tokens=out * request.choice_count,
-            images=len(request.images),
+            images=len(request.images) + request.output_images,
         )
         return spec.price.cost(usage)
 
