@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,12 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="modelyard-soak-"))
     db = work / "records.db"
-    sinks = f"[{{kind: sqlite, path: '{db}'}}" + (
-        f", {{kind: postgres, dsn_env: {args.postgres}}}]" if args.postgres else "]"
-    )
-    config = MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url="{url}", records="-").replace(
-        "sinks: [{kind: jsonl, path: -}]", f"sinks: {sinks}"
-    )
+    config = MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url="{url}", records=db, state="{backend: memory}")
+    if args.postgres:
+        sqlite_sink = f"{{kind: sqlite, path: '{db}'}}"
+        pg_schema = f"soak_{uuid.uuid4().hex[:8]}"  # a fresh schema: counts start at zero
+        pg_sink = f"{{kind: postgres, dsn_env: {args.postgres}, schema: {pg_schema}}}"
+        config = config.replace(sqlite_sink, f"{sqlite_sink}, {pg_sink}")
     processes: list[subprocess.Popen[bytes]] = []
     load_before = os.getloadavg()
     try:
@@ -131,6 +132,14 @@ def main() -> None:
         final = sink_metrics(gateway + "/metrics")
         stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM records").fetchone()[0]
         rolled = sqlite3.connect(db).execute("SELECT SUM(n) FROM rollups WHERE span = 3600").fetchone()[0]
+        stored_pg = rolled_pg = None
+        if args.postgres:
+            import psycopg
+
+            with psycopg.connect(os.environ[args.postgres]) as pg:
+                pg.execute(f'SET search_path TO "{pg_schema}"')
+                stored_pg = int(pg.execute("SELECT COUNT(*) FROM records").fetchone()[0])  # type: ignore[index]
+                rolled_pg = int(pg.execute("SELECT SUM(n) FROM rollups WHERE span = 3600").fetchone()[0])  # type: ignore[index]
     finally:
         for p in reversed(processes):
             p.terminate()
@@ -150,6 +159,8 @@ def main() -> None:
         "rps": answered / result["wall_s"],
         "records_stored_sqlite": stored,
         "rollup_total_sqlite": rolled,
+        "records_stored_postgres": stored_pg,
+        "rollup_total_postgres": rolled_pg,
         "expected_records": expected,
         "sinks_final": final,
         "sinks_before": before,
@@ -161,7 +172,9 @@ def main() -> None:
     args.json.write_text(json.dumps(out, indent=1) + "\n")
     print(
         f"{args.seconds:.0f} s at c={args.concurrency}: {answered} answered ({out['rps']:.0f} rps), "
-        f"{result['errors']} errors; stored {stored} (expected {expected}), rollups {rolled}; "
+        f"{result['errors']} errors; stored {stored} (expected {expected}), rollups {rolled}"
+        + (f"; PostgreSQL stored {stored_pg}, rollups {rolled_pg}" if args.postgres else "")
+        + "; "
         f"queue depth max {out['queue_depth_max']:.0f}, median {out['queue_depth_p50']:.0f}; "
         f"sinks {json.dumps(final)}"
     )
