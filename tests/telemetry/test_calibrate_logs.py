@@ -118,3 +118,28 @@ async def test_records_without_text_are_refused(make_engine: MakeEngine, tmp_pat
     await engine.aclose()
     result = runner.invoke(app, ["calibrate", "--from-logs", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code != 0 and "turn on telemetry.capture_text" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+async def test_quality_cost_lambda_fits_a_spend_on_logged_prompts(db: Path, fraction: float) -> None:
+    """λ of the N-model router: its expected spend on the logged prompts stays within the budget."""
+    from modelyard.routing.quality_cost import QualityCostArtefact, resolve_artefact
+
+    costs = QualityCostArtefact.load(resolve_artefact("routerbench-minilm")).mean_cost
+    spend = 1000 * (costs.min() + fraction * (costs.max() - costs.min()))
+    result = runner.invoke(
+        app,
+        ["calibrate", "-r", "routerbench-minilm", "--from-logs", str(db), "--spend-per-1k", f"{spend:.6f}"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    got = float(_value(result.output, "expected spend per 1k at this lambda").lstrip("$"))
+    assert got <= spend + 1e-3
+    if fraction == 0.0:  # the cheapest model for every prompt
+        assert got == pytest.approx(1000 * costs.min(), abs=1e-3)
+    assert "YAML: {kind: quality_cost, artefact: routerbench-minilm, lambda:" in " ".join(result.output.split())
+
+
+def test_quality_cost_router_needs_a_spend(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["calibrate", "-r", "routerbench-minilm", "--strong-share", "0.3"])
+    assert result.exit_code != 0 and "--spend-per-1k" in " ".join(result.output.split())

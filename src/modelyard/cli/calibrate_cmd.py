@@ -32,7 +32,10 @@ def _read_prompts(path: Path) -> list[str]:
 
 def calibrate(
     router: Annotated[
-        str, typer.Option("--router", "-r", help="Threshold-router artefact (path or shipped name).")
+        str,
+        typer.Option(
+            "--router", "-r", help="Threshold-router artefact, or a quality_cost artefact (path or shipped name)."
+        ),
     ] = "mmlu-minilm-logreg",
     strong_share: Annotated[
         float, typer.Option(help="Target share of requests sent to the strong model (0..1).")
@@ -77,6 +80,15 @@ def calibrate(
 
     if not 0.0 <= strong_share <= 1.0:
         fail("--strong-share must be between 0 and 1")
+    from modelyard.eval.frontier_runner import is_quality_cost_ref
+
+    if is_quality_cost_ref(router):  # an N-model router: calibrate its λ to a spend on logged traffic
+        from modelyard.cli.calibrate_logs import calibrate_lambda
+
+        if from_logs is None or spend_per_1k is None:
+            fail(f"{router} is a quality_cost router: give --from-logs DB and --spend-per-1k USD to set its lambda")
+        calibrate_lambda(router, from_logs, spend_per_1k=spend_per_1k, since=since, requested=requested)
+        return
     try:
         scorer = ThresholdScorer.load(router)
     except ModelLoadError as exc:

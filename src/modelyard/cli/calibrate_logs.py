@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from modelyard.routing.threshold import ThresholdScorer
     from modelyard.telemetry.record import Record
 
-__all__ = ["calibrate_logs"]
+__all__ = ["calibrate_lambda", "calibrate_logs"]
 
 
 def _cost(value: str | None, records: list[Record], flag: str) -> float:
@@ -73,3 +73,36 @@ def calibrate_logs(
     table.add_row("records read", str(result.n_records))
     console.print(table)
     console.print("YAML: " + result.yaml(router))
+
+
+def calibrate_lambda(router: str, db: str, *, spend_per_1k: float, since: str | None, requested: str | None) -> None:
+    """Print the λ of a ``quality_cost`` router that spends ``spend_per_1k`` on the logged prompts."""
+    import numpy as np
+
+    from modelyard.encoders import MiniLMEncoder
+    from modelyard.errors import ModelyardError
+    from modelyard.routing.quality_cost import QualityCostArtefact, resolve_artefact
+    from modelyard.telemetry.report import load_records, parse_since
+    from modelyard.training.calibrate_logs import lambda_for_spend, logged_prompts
+
+    try:
+        artefact = QualityCostArtefact.load(resolve_artefact(router))
+        start = parse_since(since, now=time.time()) if since else None
+        texts, n_records = logged_prompts(load_records(db, since=start), requested)
+        with console.status(f"predicting {len(artefact.models)} models' quality on {len(texts)} logged prompts"):
+            encoder = MiniLMEncoder(max_length=int(artefact.meta["encoder"].get("max_length", 256)))
+            vecs = encoder.encode([artefact.text(t) for t in texts]).astype(np.float64)
+            result = lambda_for_spend(artefact.head.predict(vecs), artefact.mean_cost, artefact.models, spend_per_1k)
+    except ModelyardError as exc:
+        fail(str(exc))
+    table = Table(title=f"lambda of {router} on logged traffic ({result.n_prompts} prompts, {n_records} records)")
+    table.add_column("setting")
+    table.add_column("value", justify="right")
+    table.add_row("target spend per 1k requests", f"${result.target_per_1k:.4f}")
+    table.add_row("expected spend per 1k at this lambda", f"${result.spend_per_1k:.4f}")
+    table.add_row("lambda (quality per USD)", f"{result.lam:.6g}")
+    table.add_row("mean predicted quality", f"{result.predicted_quality:.3f}")
+    for model, share in sorted(result.shares.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  share to {model}", f"{share:.1%}")
+    console.print(table)
+    console.print(f"YAML: {{kind: quality_cost, artefact: {router}, lambda: {result.lam:.6g}, candidates: {{...}}}}")
