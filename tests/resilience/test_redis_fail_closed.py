@@ -12,52 +12,13 @@ over running unmetered).
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 from modelyard.testing import LoopbackUpstream
-from tests.resilience.conftest import REDIS_INSTALL
+from tests.resilience.conftest import redis_process
 from tests.resilience.modes import Mode, ask_gateway
+from tests.server.serve_process import free_port
 from tests.server.server_harness import running
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test's own (the session one is shared and must survive)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip(f"redis-server binary not found; install it with: {REDIS_INSTALL}")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                    break
-            except OSError:
-                time.sleep(0.02)
-        else:
-            raise RuntimeError("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}/0", proc
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _config(upstream: LoopbackUpstream, redis_url: str, safe_default: bool) -> str:
@@ -76,9 +37,9 @@ resilience:
 @pytest.mark.parametrize("safe_default", [False, True], ids=["no-safe-default", "safe-default"])
 @pytest.mark.parametrize("loss", ["never-reachable", "killed-mid-run"])
 def test_unreachable_redis_is_503_and_no_upstream_call(mode: Mode, loss: str, safe_default: bool) -> None:
-    with LoopbackUpstream.running_in_thread() as upstream, private_redis() as (url, redis):
+    with LoopbackUpstream.running_in_thread() as upstream, redis_process() as (url, redis):
         if loss == "never-reachable":
-            url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+            url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
         with running(_config(upstream, url, safe_default)) as gateway:
             if loss == "killed-mid-run":
                 before = ask_gateway(gateway.url, mode, model="default", max_tokens=5)

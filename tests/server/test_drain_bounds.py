@@ -9,12 +9,9 @@ have ended.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,15 +20,16 @@ import httpx
 import pytest
 
 from modelyard.testing import Fault, LoopbackUpstream
+from tests.server.serve_process import (
+    free_port,
+    kill_if_running,
+    read_and_close,
+    start_serve,
+    upstream_config,
+    wait_healthy,
+)
 
-MODELYARD = [str(Path(sys.executable).parent / "modelyard")]
 STALL_MS = 20_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -50,33 +48,14 @@ def test_the_drain_ends_at_drain_s_or_at_a_second_signal(
 ) -> None:
     with LoopbackUpstream.running_in_thread() as upstream:
         config = tmp_path / "gw.yaml"
-        config.write_text(
-            f"""
-version: 1
-gateway: {{drain_s: {drain_s}, drain_retry_after_s: 1}}
-models:
-  up: {{family: llm, provider: openai, base_url: "{upstream.url}/v1", timeout_s: 60}}
-routers: {{default: {{kind: fixed, target: up}}}}
-"""
-        )
-        port = _free_port()
+        config.write_text(upstream_config(upstream.url, drain_s=drain_s, retry_after_s=1, timeout_s=60))
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = (tmp_path / "serve.log").open("w+")
-        process = subprocess.Popen(
-            [*MODELYARD, "serve", "--config", str(config), "--port", str(port), "--log-level", "info"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        process = start_serve(config, port, log, "--log-level", "info")
         try:
+            wait_healthy(process, base, within_s=60, poll_s=0.05)
             deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.05)
             upstream.faults.add(Fault(latency_ms=STALL_MS, times=1))
             body = {"model": "default", "messages": [{"role": "user", "content": "stalled"}]}
             in_flight: list[httpx.Response | Exception] = []
@@ -102,12 +81,8 @@ routers: {{default: {{kind: fixed, target: up}}}}
                 code = None
             stopped = time.monotonic() - signalled
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    log.seek(0)
-    output = log.read()
-    log.close()
+            kill_if_running(process)
+    output = read_and_close(log)
     assert code is not None, f"still running {STALL_MS / 1000:.0f} s after {len(signals)} signal(s):\n{output}"
     assert stopped < within_s, f"stopped {stopped:.1f} s after the first signal:\n{output}"
     assert says in output, output
@@ -117,33 +92,14 @@ def test_with_workers_each_worker_drains_its_own_requests(tmp_path: Path) -> Non
     """``serve --workers 2``: a SIGTERM to the supervisor reaches each worker, which drains itself."""
     with LoopbackUpstream.running_in_thread() as upstream:
         config = tmp_path / "gw.yaml"
-        config.write_text(
-            f"""
-version: 1
-gateway: {{drain_s: 10, drain_retry_after_s: 1}}
-models:
-  up: {{family: llm, provider: openai, base_url: "{upstream.url}/v1", timeout_s: 30}}
-routers: {{default: {{kind: fixed, target: up}}}}
-"""
-        )
-        port = _free_port()
+        config.write_text(upstream_config(upstream.url, drain_s=10, retry_after_s=1, timeout_s=30))
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = (tmp_path / "serve.log").open("w+")
-        process = subprocess.Popen(
-            [*MODELYARD, "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        process = start_serve(config, port, log, "--workers", "2")
         try:
+            wait_healthy(process, base, within_s=90, poll_s=0.1)
             deadline = time.monotonic() + 90
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.1)
             upstream.faults.add(Fault(latency_ms=2000, times=None))
             body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
             in_flight: list[httpx.Response] = []
@@ -162,12 +118,8 @@ routers: {{default: {{kind: fixed, target: up}}}}
                 w.join(30)
             code = process.wait(timeout=30)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    log.seek(0)
-    output = log.read()
-    log.close()
+            kill_if_running(process)
+    output = read_and_close(log)
     assert [r.status_code for r in in_flight] == [200] * 4, output
     assert all(r.json()["choices"][0]["message"]["content"] == "echo: slow one" for r in in_flight)
     assert code in (0, -signal.SIGTERM), output

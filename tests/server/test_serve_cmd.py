@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,21 +12,22 @@ from pathlib import Path
 import httpx
 
 from modelyard.testing import Fault, LoopbackUpstream
+from tests.server.serve_process import (
+    MODELYARD,
+    free_port,
+    kill_if_running,
+    read_and_close,
+    start_serve,
+    upstream_config,
+    wait_healthy,
+)
 from tests.server.server_harness import SIM_CONFIG
-
-MODELYARD = [str(Path(sys.executable).parent / "modelyard")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_bad_config_fails_before_binding_with_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nmodels:\n  x:\n    family: giant\n    provider: sim\n")
-    port = _free_port()
+    port = free_port()
     done = subprocess.run(
         [*MODELYARD, "serve", "--config", str(bad), "--port", str(port)],
         capture_output=True,
@@ -46,23 +45,11 @@ def test_bad_config_fails_before_binding_with_exit_2(tmp_path: Path) -> None:
 def test_serve_answers_and_stops_cleanly(tmp_path: Path) -> None:
     config = tmp_path / "gw.yaml"
     config.write_text(SIM_CONFIG)
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w+")
-    process = subprocess.Popen(
-        [*MODELYARD, "serve", "--config", str(config), "--port", str(port), "--log-level", "info"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_serve(config, port, log, "--log-level", "info")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.05)
+        health = wait_healthy(process, f"http://127.0.0.1:{port}", within_s=30, poll_s=0.05)
         assert health.json()["status"] == "ok"
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/chat/completions",
@@ -72,9 +59,7 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=20)
-    log.seek(0)
-    output = log.read()
-    log.close()
+    output = read_and_close(log)
     assert code == 0, output
     assert f"{answer.headers['x-request-id']} POST /v1/chat/completions 200" in output
     assert "SIMULATED" in output
@@ -84,33 +69,14 @@ def test_sigterm_drains_requests_in_flight_and_refuses_new_ones_with_retry_after
     """A real SIGTERM: the slow request in flight is answered, a new one gets 503 + Retry-After, then exit."""
     with LoopbackUpstream.running_in_thread() as upstream:
         config = tmp_path / "gw.yaml"
-        config.write_text(
-            f"""
-version: 1
-gateway: {{drain_s: 10, drain_retry_after_s: 3}}
-models:
-  up: {{family: llm, provider: openai, base_url: "{upstream.url}/v1", timeout_s: 10}}
-routers: {{default: {{kind: fixed, target: up}}}}
-"""
-        )
-        port = _free_port()
+        config.write_text(upstream_config(upstream.url, drain_s=10, retry_after_s=3, timeout_s=10))
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = (tmp_path / "serve.log").open("w+")
-        process = subprocess.Popen(
-            [*MODELYARD, "serve", "--config", str(config), "--port", str(port), "--log-level", "info"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        process = start_serve(config, port, log, "--log-level", "info")
         try:
+            wait_healthy(process, base, within_s=30, poll_s=0.05)
             deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/healthz")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.05)
             upstream.faults.add(Fault(latency_ms=1500, times=1))
             in_flight: list[httpx.Response] = []
             body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
@@ -129,12 +95,8 @@ routers: {{default: {{kind: fixed, target: up}}}}
             code = process.wait(timeout=20)
             stopped = time.monotonic() - signalled
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    log.seek(0)
-    output = log.read()
-    log.close()
+            kill_if_running(process)
+    output = read_and_close(log)
     assert [r.status_code for r in in_flight] == [200], output
     assert in_flight[0].json()["choices"][0]["message"]["content"] == "echo: slow one"
     assert refused.status_code == 503 and refused.headers["retry-after"] == "3", output
