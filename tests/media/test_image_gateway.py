@@ -136,6 +136,7 @@ def test_images_fall_back_when_the_primary_fails(
         ({"prompt": "x", "n": 0}, "n"),
         ({"prompt": "x", "response_format": "png"}, "response_format"),
         ({"prompt": "x", "colour": "red"}, "colour"),
+        ({"prompt": "x", "model": 5}, "model"),
     ],
 )
 def test_bad_image_generation_requests_are_400s(gateway: Gateway, body: dict[str, Any], param: str) -> None:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from modelyard.batch.dispatch import Endpoint, ItemOutcome, ItemWork, _failure, _from_trace, register_endpoint
-from modelyard.errors import ModelyardError, RequestError, UpstreamServerError
-from modelyard.server.errors import invalid_body
+from modelyard.errors import ModelyardError, UpstreamServerError
 from modelyard.server.hints import routing_hints
+from modelyard.server.image_bodies import generation_data, generation_task
 from modelyard.server.shapes import extension, route_of
 from modelyard.types import ChatRequest, GenerationTask, Message, RequestTrace
 
@@ -28,31 +26,18 @@ if TYPE_CHECKING:
 __all__ = ["URL", "generation_request"]
 
 URL = "/v1/images/generations"
-_FIELDS = set(GenerationTask.model_fields) - {"kind"}
 
 
 def generation_request(body: dict[str, Any], *, route: str | None = None, cap: float | None = None) -> ChatRequest:
     """The engine request for an Images API body; `RequestError` naming the bad field."""
-    body = dict(body)
+    body = dict(body)  # routing_hints pops the hint keys; the item's body stays as it was
     hints = routing_hints((), body, tenant=None)
-    model = route or body.pop("model", None) or "lcm"
-    body.pop("model", None)
-    body.pop("user", None)
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise RequestError(f"unknown field {unknown[0]!r} for images/generations", param=unknown[0],
-                           code="unknown_parameter")
-    if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-        raise RequestError("prompt must be a non-empty string", param="prompt", code="invalid_value")
-    try:
-        task = GenerationTask.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_body(exc) from None
+    model, task = generation_task(body)
     update: dict[str, Any] = {"is_generative_image": True}
     if cap is not None:
         update["max_cost_usd"] = cap if hints.max_cost_usd is None else min(cap, hints.max_cost_usd)
-    return ChatRequest(model=model, messages=[Message(role="user", content=task.prompt)], image_task=task,
-                       hints=hints.model_copy(update=update))
+    return ChatRequest(model=route or model or "lcm", messages=[Message(role="user", content=task.prompt)],
+                       image_task=task, hints=hints.model_copy(update=update))
 
 
 async def _generate(engine: Engine, work: ItemWork, redact: SecretScrubber) -> ItemOutcome:
@@ -75,23 +60,11 @@ async def _generate(engine: Engine, work: ItemWork, redact: SecretScrubber) -> I
     response, decision = done.response, done.decision
     task = chat.image_task
     assert isinstance(task, GenerationTask)
-    data = []
-    for image in images:
-        item: dict[str, Any] = {}
-        if task.response_format == "b64_json" and image.b64 is not None:
-            item["b64_json"] = image.b64
-        elif image.b64 is not None:
-            item["url"] = f"data:{image.mime_type};base64,{image.b64}"
-        else:
-            item["url"] = image.url
-        if image.revised_prompt:
-            item["revised_prompt"] = image.revised_prompt
-        data.append(item)
     family = decision.family or response.family
     ext = extension(decision, trace, model=response.model, family=family.value if family else None,
                     simulated=response.simulated)
-    out = ItemOutcome(work.custom_id, True, 200, trace.request_id,
-                      {"created": int(time.time()), "data": data, "modelyard": ext}, 0.0, latency,
+    body = {"created": int(time.time()), "data": generation_data(images, task), "modelyard": ext}
+    out = ItemOutcome(work.custom_id, True, 200, trace.request_id, body, 0.0, latency,
                       model=response.model, family=family.value if family else None, route=route_of(decision),
                       simulated=response.simulated)
     return _from_trace(out, trace, work)

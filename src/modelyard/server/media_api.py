@@ -30,11 +30,11 @@ from modelyard.media.tokens import FORMULA_OF
 from modelyard.server.context import request_info
 from modelyard.server.errors import invalid_body
 from modelyard.server.hints import routing_hints
+from modelyard.server.image_bodies import generation_data, generation_task
 from modelyard.server.jsonio import dumps
 from modelyard.server.shapes import extension, format_cost, route_of, routing_headers
 from modelyard.types import (
     ChatRequest,
-    GenerationTask,
     ImagePart,
     ImageURL,
     Message,
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MediaAPI", "image_headers", "note_images"]
 
-_GENERATION_FIELDS = set(GenerationTask.model_fields) - {"kind"}
 _SEGMENTATION_FIELDS = {"model", "image", "points", "boxes", "text", "multimask", "return_png", "user"}
 
 
@@ -97,40 +96,16 @@ class MediaAPI:
         body = await self.read_json(request)
         hints = routing_hints(request.scope["headers"], body, tenant=info.tenant)
         info.tenant = hints.tenant
-        model = body.pop("model", None) or "lcm"
-        body.pop("user", None)
-        unknown = sorted(set(body) - _GENERATION_FIELDS)
-        if unknown:
-            raise RequestError(
-                f"unknown field {unknown[0]!r} for images/generations", param=unknown[0], code="unknown_parameter"
-            )
-        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-            raise RequestError("prompt must be a non-empty string", param="prompt", code="invalid_value")
-        try:
-            task = GenerationTask.model_validate(body)
-        except ValidationError as exc:
-            raise invalid_body(exc) from None
+        model, task = generation_task(body)
         hints = hints.model_copy(update={"is_generative_image": True})
         chat = ChatRequest(
-            model=model, messages=[Message(role="user", content=task.prompt)], image_task=task, hints=hints
+            model=model or "lcm", messages=[Message(role="user", content=task.prompt)], image_task=task, hints=hints
         )
         done, headers = await self._run(chat, info, "images")
         images = [i for i in done.response.images if i.kind == "image"]
         if not images:
             raise UpstreamServerError(f"{done.response.model!r} answered without an image: {done.response.text[:200]}")
-        data = []
-        for image in images:
-            item: dict[str, Any] = {}
-            if task.response_format == "b64_json" and image.b64 is not None:
-                item["b64_json"] = image.b64
-            elif image.b64 is not None:
-                item["url"] = f"data:{image.mime_type};base64,{image.b64}"
-            else:
-                item["url"] = image.url
-            if image.revised_prompt:
-                item["revised_prompt"] = image.revised_prompt
-            data.append(item)
-        payload = {"created": int(time.time()), "data": data, "modelyard": self._ext(done)}
+        payload = {"created": int(time.time()), "data": generation_data(images, task), "modelyard": self._ext(done)}
         return Response(dumps(payload), media_type="application/json", headers=headers)
 
     # -- segmentation -----------------------------------------------------------
