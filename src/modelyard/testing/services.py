@@ -35,6 +35,8 @@ from typing import Any
 
 from aiohttp import web
 
+from modelyard.testing.threaded import serving_in_thread
+
 __all__ = ["LoopbackService", "ServiceFault", "board_figures", "board_services", "main"]
 
 Handler = Callable[[dict[str, Any]], Any]
@@ -193,33 +195,8 @@ class LoopbackService:
     @contextlib.contextmanager
     def running_in_thread(self) -> Iterator[LoopbackService]:
         """Serve on its own event loop in a daemon thread (for tests whose client is another process)."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name=f"service-{self.name}", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-        try:
+        with serving_in_thread(self.start, self.stop, name=f"service-{self.name}"):
             yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
 
 
 # -- the board report's stand-ins ---------------------------------------------------------

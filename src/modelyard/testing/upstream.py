@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from modelyard.testing.protocols.common import (
 from modelyard.testing.protocols.gemini import GeminiProtocol
 from modelyard.testing.protocols.media import MediaProtocol, media_operation
 from modelyard.testing.protocols.openai import OpenAIProtocol
+from modelyard.testing.threaded import serving_in_thread
 
 __all__ = ["LoopbackUpstream", "RecordedRequest", "main"]
 
@@ -162,34 +162,8 @@ class LoopbackUpstream:
     def running_in_thread(cls, **kwargs: Any) -> Iterator[LoopbackUpstream]:
         """Run on its own event loop in a daemon thread, for synchronous callers."""
         upstream = cls(**kwargs)
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(upstream.start())
-            except BaseException as exc:  # reported to the caller's thread below
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(upstream.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="loopback-upstream", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-        try:
+        with serving_in_thread(upstream.start, upstream.stop, name="loopback-upstream"):
             yield upstream
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
