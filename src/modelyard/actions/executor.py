@@ -197,6 +197,10 @@ class _Run:
         if self.trace is not None:
             self.trace.event(f"action.{what}", detail, run_id=self.run_id, **data)
 
+    def _audit_step(self, state: StepReport, detail: str, status: str, **data: Any) -> None:
+        """An ``action.step`` event: the step, its tool, the attempt and how it ended, plus ``data``."""
+        self._audit("step", detail, step=state.id, tool=state.tool, attempt=state.attempts, status=status, **data)
+
     def _save(self, state: StepReport) -> None:
         self.x.store.save_step(self.run_id, state)
 
@@ -340,15 +344,7 @@ class _Run:
             else:
                 state.latency_ms += (time.perf_counter() - started) * 1000.0
                 self._done(state, result)
-                self._audit(
-                    "step",
-                    f"{step.id} done",
-                    step=step.id,
-                    tool=step.tool,
-                    attempt=state.attempts,
-                    status="ok",
-                    latency_ms=round(state.latency_ms, 1),
-                )
+                self._audit_step(state, f"{step.id} done", "ok", latency_ms=round(state.latency_ms, 1))
                 return
             state.latency_ms += (time.perf_counter() - started) * 1000.0
             state.errors.append(
@@ -357,14 +353,8 @@ class _Run:
                 )
             )
             self._save(state)
-            self._audit(
-                "step",
-                f"{step.id} try {state.attempts} failed: {error.kind}",
-                step=step.id,
-                tool=step.tool,
-                attempt=state.attempts,
-                status="error",
-                error_kind=error.kind,
+            self._audit_step(
+                state, f"{step.id} try {state.attempts} failed: {error.kind}", "error", error_kind=error.kind
             )
             if (
                 error.in_doubt
@@ -420,14 +410,7 @@ class _Run:
             state.errors.append(error)
         state.status = "failed"
         self._save(state)
-        self._audit(
-            "step",
-            f"{state.id} failed after {state.attempts} attempt(s)",
-            step=state.id,
-            tool=state.tool,
-            attempt=state.attempts,
-            status="failed",
-        )
+        self._audit_step(state, f"{state.id} failed after {state.attempts} attempt(s)", "failed")
 
     async def _compensate(self) -> list[str]:
         """Undo the finished steps that declare how, last finished first. Returns the steps undone."""
