@@ -10,21 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from modelyard.cli.common import ConfigOption, console, fail, load
+from modelyard.cli.common import ConfigOption, console, fail, key_values, load
 
 __all__ = ["register"]
 
 index_app = typer.Typer(help="Vector collections: add files (JSONL, Markdown, text), query them.", no_args_is_help=True)
-
-
-def _where(items: list[str] | None) -> dict[str, Any]:
-    where: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--where {item!r}: write KEY=VALUE")
-        where[key] = value
-    return where
 
 
 async def _embed(engine: Any, texts: list[str]) -> list[list[float]]:
@@ -53,7 +43,7 @@ def add(
     from modelyard.retrieval import Collections, chunk_file
 
     cfg = load(config)
-    extra = _where(meta)
+    extra: dict[str, str | int | float | bool] = dict(key_values(meta, "--meta"))
     chunks = []
     for path in files:
         if not path.is_file():
@@ -120,7 +110,7 @@ def query(
 
     try:
         vector = asyncio.run(run())[0]
-        hits = asyncio.run(collections.search(collection, vector, k, _where(where)))
+        hits = asyncio.run(collections.search(collection, vector, k, key_values(where, "--where")))
     except (ModelyardError, ValueError, LookupError, RuntimeError) as exc:
         fail(str(exc))
     finally:

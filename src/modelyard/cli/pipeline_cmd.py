@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modelyard.cli.common import ConfigOption, console, fail, load
+from modelyard.cli.common import ConfigOption, console, fail, key_values, load
 
 __all__ = ["register"]
 
@@ -40,12 +40,7 @@ def run_pipeline(
     bare = name.removeprefix(PIPELINE_PREFIX)
     if bare not in cfg.pipelines:
         fail(f"no pipeline {bare!r} in {cfg.source}; defined: {', '.join(cfg.pipelines) or 'none'}")
-    values: dict[str, str] = {}
-    for item in inputs or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--input {item!r}: write KEY=VALUE")
-        values[key] = value
+    values = key_values(inputs, "--input")
     if explain:
         console.print(draw(bare, cfg.pipelines[bare]), markup=False, highlight=False, soft_wrap=True)
     request = ChatRequest.from_text(
