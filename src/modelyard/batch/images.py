@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.batch.dispatch import Endpoint, ItemOutcome, ItemWork, _failure, _from_trace, register_endpoint
 from modelyard.errors import ModelyardError, UpstreamServerError
 from modelyard.server.hints import routing_hints
-from modelyard.server.image_bodies import generation_data, generation_task
+from modelyard.server.image_bodies import generation_data, parse_generation_body
 from modelyard.server.shapes import extension, route_of
 from modelyard.types import ChatRequest, GenerationTask, Message, RequestTrace
 
@@ -32,7 +32,7 @@ def generation_request(body: dict[str, Any], *, route: str | None = None, cap: f
     """The engine request for an Images API body; `RequestError` naming the bad field."""
     body = dict(body)  # routing_hints pops the hint keys; the item's body stays as it was
     hints = routing_hints((), body, tenant=None)
-    model, task = generation_task(body)
+    model, task = parse_generation_body(body)
     update: dict[str, Any] = {"is_generative_image": True}
     if cap is not None:
         update["max_cost_usd"] = cap if hints.max_cost_usd is None else min(cap, hints.max_cost_usd)

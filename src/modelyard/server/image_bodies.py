@@ -15,12 +15,12 @@ from modelyard.errors import RequestError
 from modelyard.server.errors import invalid_body
 from modelyard.types import GenerationTask, ImageOutput
 
-__all__ = ["generation_data", "generation_task"]
+__all__ = ["generation_data", "parse_generation_body"]
 
 _GENERATION_FIELDS = set(GenerationTask.model_fields) - {"kind"}
 
 
-def generation_task(body: dict[str, Any]) -> tuple[str | None, GenerationTask]:
+def parse_generation_body(body: dict[str, Any]) -> tuple[str | None, GenerationTask]:
     """``(model or None, task)`` from an Images API generation body (``body`` is not changed).
 
     Errors: `RequestError` naming the field — an unknown field (``unknown_parameter``),

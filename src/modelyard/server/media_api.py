@@ -30,7 +30,7 @@ from modelyard.media.tokens import FORMULA_OF
 from modelyard.server.context import request_info
 from modelyard.server.errors import invalid_body
 from modelyard.server.hints import routing_hints
-from modelyard.server.image_bodies import generation_data, generation_task
+from modelyard.server.image_bodies import generation_data, parse_generation_body
 from modelyard.server.jsonio import dumps
 from modelyard.server.shapes import extension, format_cost, route_of, routing_headers
 from modelyard.types import (
@@ -96,7 +96,7 @@ class MediaAPI:
         body = await self.read_json(request)
         hints = routing_hints(request.scope["headers"], body, tenant=info.tenant)
         info.tenant = hints.tenant
-        model, task = generation_task(body)
+        model, task = parse_generation_body(body)
         hints = hints.model_copy(update={"is_generative_image": True})
         chat = ChatRequest(
             model=model or "lcm", messages=[Message(role="user", content=task.prompt)], image_task=task, hints=hints
