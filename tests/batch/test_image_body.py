@@ -8,19 +8,10 @@ import pytest
 
 from modelyard.batch.images import generation_request
 from modelyard.errors import RequestError
+from tests.media.images import BAD_GENERATION_BODIES
 
 
-@pytest.mark.parametrize(
-    ("body", "param"),
-    [
-        ({"prompt": ""}, "prompt"),
-        ({"prompt": "x", "size": "big"}, "size"),
-        ({"prompt": "x", "n": 0}, "n"),
-        ({"prompt": "x", "response_format": "png"}, "response_format"),
-        ({"prompt": "x", "colour": "red"}, "colour"),
-        ({"prompt": "x", "model": 5}, "model"),
-    ],
-)
+@pytest.mark.parametrize(("body", "param"), BAD_GENERATION_BODIES)
 def test_a_bad_image_body_is_a_request_error_naming_the_field(body: dict[str, Any], param: str) -> None:
     with pytest.raises(RequestError) as caught:
         generation_request(body)

@@ -10,6 +10,16 @@ from PIL import Image
 
 from modelyard.testing.shapes import scene
 
+# An Images API generation body the gateway and the batch runner must both refuse, and the field it names.
+BAD_GENERATION_BODIES: list[tuple[dict[str, object], str]] = [
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "x", "size": "big"}, "size"),
+    ({"prompt": "x", "n": 0}, "n"),
+    ({"prompt": "x", "response_format": "png"}, "response_format"),
+    ({"prompt": "x", "colour": "red"}, "colour"),
+    ({"prompt": "x", "model": 5}, "model"),
+]
+
 
 def encode(image: Image.Image, fmt: str = "PNG", **save: object) -> bytes:
     buffer = io.BytesIO()

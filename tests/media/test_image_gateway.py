@@ -22,7 +22,7 @@ from pycocotools import mask as coco_mask
 from modelyard.testing import LoopbackUpstream
 from modelyard.testing.faults import Fault
 from modelyard.testing.shapes import scene
-from tests.media.images import data_url, encode
+from tests.media.images import BAD_GENERATION_BODIES, data_url, encode
 from tests.server.server_harness import Gateway, running
 
 
@@ -128,17 +128,7 @@ def test_images_fall_back_when_the_primary_fails(
     assert [(x.model, x.status) for x in trace.attempts] == [("lcm-loop", "error"), ("lcm-backup", "ok")]
 
 
-@pytest.mark.parametrize(
-    ("body", "param"),
-    [
-        ({"prompt": ""}, "prompt"),
-        ({"prompt": "x", "size": "big"}, "size"),
-        ({"prompt": "x", "n": 0}, "n"),
-        ({"prompt": "x", "response_format": "png"}, "response_format"),
-        ({"prompt": "x", "colour": "red"}, "colour"),
-        ({"prompt": "x", "model": 5}, "model"),
-    ],
-)
+@pytest.mark.parametrize(("body", "param"), BAD_GENERATION_BODIES)
 def test_bad_image_generation_requests_are_400s(gateway: Gateway, body: dict[str, Any], param: str) -> None:
     response = httpx.post(f"{gateway.url}/v1/images/generations", json=body, timeout=30)
     assert response.status_code == 400, response.text

@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 
@@ -33,37 +35,47 @@ routers: {{default: {{kind: fixed, target: up}}}}
 """
 
 
-def start_serve(config: Path, port: int, log: IO[str], *extra: str) -> subprocess.Popen[bytes]:
-    """Start ``modelyard serve --config CONFIG --port PORT EXTRA...``, stdout and stderr into ``log``."""
-    return subprocess.Popen(
+@dataclass
+class Served:
+    """A running ``modelyard serve``: its process and base URL; ``output`` (stdout and stderr) once it is stopped."""
+
+    process: subprocess.Popen[bytes]
+    base: str
+    output: str = ""
+
+
+@contextmanager
+def serving(tmp_path: Path, config_text: str, *extra: str, within_s: float, poll_s: float = 0.05) -> Iterator[Served]:
+    """``modelyard serve`` on ``config_text`` (written to TMP_PATH/gw.yaml) and a free port, with ``extra`` flags.
+
+    Yields once ``/healthz`` answers (fails if the process exits or ``within_s`` seconds pass);
+    on exit kills the process if it is still running and fills ``Served.output`` from TMP_PATH/serve.log.
+    """
+    config = tmp_path / "gw.yaml"
+    config.write_text(config_text)
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    process = subprocess.Popen(
         [*MODELYARD, "serve", "--config", str(config), "--port", str(port), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def wait_healthy(process: subprocess.Popen[bytes], base: str, *, within_s: float, poll_s: float) -> httpx.Response:
-    """Poll ``BASE/healthz`` until it answers; fails if the process exits or ``within_s`` seconds pass."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            return httpx.get(f"{base}/healthz")
-        except httpx.TransportError:
-            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(poll_s)
-
-
-def kill_if_running(process: subprocess.Popen[bytes]) -> None:
-    """Kill and reap ``process`` unless it has already exited."""
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-def read_and_close(log: IO[str]) -> str:
-    """All that was written to ``log`` (opened ``w+``); closes it."""
-    log.seek(0)
-    output = log.read()
-    log.close()
-    return output
+    served = Served(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                httpx.get(f"{served.base}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(poll_s)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.seek(0)
+        served.output = log.read()
+        log.close()

@@ -20,14 +20,7 @@ import httpx
 import pytest
 
 from modelyard.testing import Fault, LoopbackUpstream
-from tests.server.serve_process import (
-    free_port,
-    kill_if_running,
-    read_and_close,
-    start_serve,
-    upstream_config,
-    wait_healthy,
-)
+from tests.server.serve_process import serving, upstream_config
 
 STALL_MS = 20_000
 
@@ -46,43 +39,42 @@ STALL_MS = 20_000
 def test_the_drain_ends_at_drain_s_or_at_a_second_signal(
     tmp_path: Path, drain_s: float, signals: list[signal.Signals], within_s: float, says: str
 ) -> None:
-    with LoopbackUpstream.running_in_thread() as upstream:
-        config = tmp_path / "gw.yaml"
-        config.write_text(upstream_config(upstream.url, drain_s=drain_s, retry_after_s=1, timeout_s=60))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = (tmp_path / "serve.log").open("w+")
-        process = start_serve(config, port, log, "--log-level", "info")
-        try:
-            wait_healthy(process, base, within_s=60, poll_s=0.05)
-            deadline = time.monotonic() + 60
-            upstream.faults.add(Fault(latency_ms=STALL_MS, times=1))
-            body = {"model": "default", "messages": [{"role": "user", "content": "stalled"}]}
-            in_flight: list[httpx.Response | Exception] = []
+    with (
+        LoopbackUpstream.running_in_thread() as upstream,
+        serving(
+            tmp_path,
+            upstream_config(upstream.url, drain_s=drain_s, retry_after_s=1, timeout_s=60),
+            "--log-level",
+            "info",
+            within_s=60,
+        ) as served,
+    ):
+        deadline = time.monotonic() + 60
+        upstream.faults.add(Fault(latency_ms=STALL_MS, times=1))
+        body = {"model": "default", "messages": [{"role": "user", "content": "stalled"}]}
+        in_flight: list[httpx.Response | Exception] = []
 
-            def ask() -> None:
-                try:
-                    in_flight.append(httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60))
-                except httpx.HTTPError as exc:
-                    in_flight.append(exc)
-
-            worker = threading.Thread(target=ask, daemon=True)
-            worker.start()
-            while not upstream.requests and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert upstream.requests, "the stalled request never reached the upstream"
-            signalled = time.monotonic()
-            for sig in signals:
-                process.send_signal(sig)
-                time.sleep(0.5)  # the first signal has begun the drain before the second arrives
+        def ask() -> None:
             try:
-                code = process.wait(timeout=STALL_MS / 1000)
-            except subprocess.TimeoutExpired:
-                code = None
-            stopped = time.monotonic() - signalled
-        finally:
-            kill_if_running(process)
-    output = read_and_close(log)
+                in_flight.append(httpx.post(f"{served.base}/v1/chat/completions", json=body, timeout=60))
+            except httpx.HTTPError as exc:
+                in_flight.append(exc)
+
+        worker = threading.Thread(target=ask, daemon=True)
+        worker.start()
+        while not upstream.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert upstream.requests, "the stalled request never reached the upstream"
+        signalled = time.monotonic()
+        for sig in signals:
+            served.process.send_signal(sig)
+            time.sleep(0.5)  # the first signal has begun the drain before the second arrives
+        try:
+            code = served.process.wait(timeout=STALL_MS / 1000)
+        except subprocess.TimeoutExpired:
+            code = None
+        stopped = time.monotonic() - signalled
+    output = served.output
     assert code is not None, f"still running {STALL_MS / 1000:.0f} s after {len(signals)} signal(s):\n{output}"
     assert stopped < within_s, f"stopped {stopped:.1f} s after the first signal:\n{output}"
     assert says in output, output
@@ -90,36 +82,35 @@ def test_the_drain_ends_at_drain_s_or_at_a_second_signal(
 
 def test_with_workers_each_worker_drains_its_own_requests(tmp_path: Path) -> None:
     """``serve --workers 2``: a SIGTERM to the supervisor reaches each worker, which drains itself."""
-    with LoopbackUpstream.running_in_thread() as upstream:
-        config = tmp_path / "gw.yaml"
-        config.write_text(upstream_config(upstream.url, drain_s=10, retry_after_s=1, timeout_s=30))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = (tmp_path / "serve.log").open("w+")
-        process = start_serve(config, port, log, "--workers", "2")
-        try:
-            wait_healthy(process, base, within_s=90, poll_s=0.1)
-            deadline = time.monotonic() + 90
-            upstream.faults.add(Fault(latency_ms=2000, times=None))
-            body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
-            in_flight: list[httpx.Response] = []
-            workers = [
-                threading.Thread(
-                    target=lambda: in_flight.append(httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30))
-                )
-                for _ in range(4)  # separate connections: the kernel spreads them over the workers
-            ]
-            for w in workers:
-                w.start()
-            while len(upstream.requests) < 4 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            process.send_signal(signal.SIGTERM)
-            for w in workers:
-                w.join(30)
-            code = process.wait(timeout=30)
-        finally:
-            kill_if_running(process)
-    output = read_and_close(log)
+    with (
+        LoopbackUpstream.running_in_thread() as upstream,
+        serving(
+            tmp_path,
+            upstream_config(upstream.url, drain_s=10, retry_after_s=1, timeout_s=30),
+            "--workers",
+            "2",
+            within_s=90,
+            poll_s=0.1,
+        ) as served,
+    ):
+        deadline = time.monotonic() + 90
+        upstream.faults.add(Fault(latency_ms=2000, times=None))
+        body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
+        url = f"{served.base}/v1/chat/completions"
+        in_flight: list[httpx.Response] = []
+        workers = [
+            threading.Thread(target=lambda: in_flight.append(httpx.post(url, json=body, timeout=30)))
+            for _ in range(4)  # separate connections: the kernel spreads them over the workers
+        ]
+        for w in workers:
+            w.start()
+        while len(upstream.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        served.process.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.join(30)
+        code = served.process.wait(timeout=30)
+    output = served.output
     assert [r.status_code for r in in_flight] == [200] * 4, output
     assert all(r.json()["choices"][0]["message"]["content"] == "echo: slow one" for r in in_flight)
     assert code in (0, -signal.SIGTERM), output

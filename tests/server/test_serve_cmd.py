@@ -12,15 +12,7 @@ from pathlib import Path
 import httpx
 
 from modelyard.testing import Fault, LoopbackUpstream
-from tests.server.serve_process import (
-    MODELYARD,
-    free_port,
-    kill_if_running,
-    read_and_close,
-    start_serve,
-    upstream_config,
-    wait_healthy,
-)
+from tests.server.serve_process import MODELYARD, free_port, serving, upstream_config
 from tests.server.server_harness import SIM_CONFIG
 
 
@@ -43,23 +35,17 @@ def test_bad_config_fails_before_binding_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_serve_answers_and_stops_cleanly(tmp_path: Path) -> None:
-    config = tmp_path / "gw.yaml"
-    config.write_text(SIM_CONFIG)
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w+")
-    process = start_serve(config, port, log, "--log-level", "info")
-    try:
-        health = wait_healthy(process, f"http://127.0.0.1:{port}", within_s=30, poll_s=0.05)
+    with serving(tmp_path, SIM_CONFIG, "--log-level", "info", within_s=30) as served:
+        health = httpx.get(f"{served.base}/healthz")
         assert health.json()["status"] == "ok"
         answer = httpx.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
+            f"{served.base}/v1/chat/completions",
             json={"model": "default", "messages": [{"role": "user", "content": "hi"}]},
         )
         assert answer.headers["x-modelyard-model"] == "sim-slm"
-    finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=20)
-    output = read_and_close(log)
+        served.process.send_signal(signal.SIGINT)
+        code = served.process.wait(timeout=20)
+    output = served.output
     assert code == 0, output
     assert f"{answer.headers['x-request-id']} POST /v1/chat/completions 200" in output
     assert "SIMULATED" in output
@@ -67,36 +53,34 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path) -> None:
 
 def test_sigterm_drains_requests_in_flight_and_refuses_new_ones_with_retry_after(tmp_path: Path) -> None:
     """A real SIGTERM: the slow request in flight is answered, a new one gets 503 + Retry-After, then exit."""
-    with LoopbackUpstream.running_in_thread() as upstream:
-        config = tmp_path / "gw.yaml"
-        config.write_text(upstream_config(upstream.url, drain_s=10, retry_after_s=3, timeout_s=10))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = (tmp_path / "serve.log").open("w+")
-        process = start_serve(config, port, log, "--log-level", "info")
-        try:
-            wait_healthy(process, base, within_s=30, poll_s=0.05)
-            deadline = time.monotonic() + 30
-            upstream.faults.add(Fault(latency_ms=1500, times=1))
-            in_flight: list[httpx.Response] = []
-            body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
-            worker = threading.Thread(
-                target=lambda: in_flight.append(httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30))
-            )
-            worker.start()
-            while not upstream.requests and time.monotonic() < deadline:
-                time.sleep(0.01)
-            process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            time.sleep(0.3)
-            refused = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10)
-            health = httpx.get(f"{base}/healthz")
-            worker.join(30)
-            code = process.wait(timeout=20)
-            stopped = time.monotonic() - signalled
-        finally:
-            kill_if_running(process)
-    output = read_and_close(log)
+    with (
+        LoopbackUpstream.running_in_thread() as upstream,
+        serving(
+            tmp_path,
+            upstream_config(upstream.url, drain_s=10, retry_after_s=3, timeout_s=10),
+            "--log-level",
+            "info",
+            within_s=30,
+        ) as served,
+    ):
+        deadline = time.monotonic() + 30
+        upstream.faults.add(Fault(latency_ms=1500, times=1))
+        url = f"{served.base}/v1/chat/completions"
+        in_flight: list[httpx.Response] = []
+        body = {"model": "default", "messages": [{"role": "user", "content": "slow one"}]}
+        worker = threading.Thread(target=lambda: in_flight.append(httpx.post(url, json=body, timeout=30)))
+        worker.start()
+        while not upstream.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        served.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        time.sleep(0.3)
+        refused = httpx.post(url, json=body, timeout=10)
+        health = httpx.get(f"{served.base}/healthz")
+        worker.join(30)
+        code = served.process.wait(timeout=20)
+        stopped = time.monotonic() - signalled
+    output = served.output
     assert [r.status_code for r in in_flight] == [200], output
     assert in_flight[0].json()["choices"][0]["message"]["content"] == "echo: slow one"
     assert refused.status_code == 503 and refused.headers["retry-after"] == "3", output
