@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,10 @@ from modelyard import ChatRequest, Engine
 from modelyard.encoders.static import default_static_encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.classifier.artefact import DEFAULT_DIR, OOD_FILE
-from modelyard.routing.ood import NearestNeighbourOOD, count_words
+from modelyard.routing.ood import NearestNeighbourOOD, count_words, known_share
 from tests.conftest import make_config
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "family-queries"
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -45,6 +48,36 @@ VERDICTS = [
     ("far away words", [0, 0, 1], True, "nearest training example similarity 0.000 < 0.50"),
     ("close enough words", [1, 0.1, 0], False, "in distribution"),
 ]
+
+
+#: (text, vector, out?, reason fragment) with ``min_known_share`` 0.1: the lexical test runs before the
+#: encoder is asked, so junk that embeds right next to real requests ([1, 0, 0]) is still caught.
+LEXICAL = [
+    ("asdkjh qwpoeiru zxmcnb", [1, 0, 0], True, "0% of its words are known words, under 10%"),
+    ("qwerty uiop asdf", [1, 0, 0], True, "0% of its words are known words"),
+    ("lkjlkj sdfsdf", [1, 0, 0], True, "0% of its words are known words"),
+    ("what is the capital of france", [1, 0, 0], False, "in distribution"),
+    ("tell me about zxqv", [1, 0, 0], False, "in distribution"),  # 3 of 4 words known
+    ("what is the capital of france", [0, 0, 1], True, "similarity 0.000 < 0.50"),
+    ("1234 5678", [1, 0, 0], False, "in distribution"),  # no letters: the share is not measured
+]
+
+
+@pytest.mark.parametrize(("text", "vector", "out", "reason"), LEXICAL)
+def test_the_known_word_share_is_judged_before_the_encoder_can_clear_a_text(
+    text: str, vector: list[float], out: bool, reason: str
+) -> None:
+    ood = NearestNeighbourOOD(unit([[1, 0, 0], [0, 1, 0]]), "e", min_similarity=0.5, min_words=2, min_known_share=0.1)
+    calls: list[int] = []
+
+    def encode() -> np.ndarray:
+        calls.append(1)
+        return unit([vector])[0]
+
+    verdict = ood.check(text, encode)
+    assert verdict.out is out and reason in verdict.reason, verdict
+    lexical = (share := known_share(text)) is not None and share < 0.1
+    assert bool(calls) is not lexical  # caught by the words alone: never encoded
 
 
 @pytest.mark.parametrize(("text", "vector", "out", "reason"), VERDICTS)
@@ -81,6 +114,88 @@ def test_the_shipped_reference_is_the_measured_one() -> None:
     assert len(ood.reference) == 256 and ood.unit == "cluster" and ood.min_words == 2
     assert ood.min_similarity == 0.86  # 1% quantile of held-out nearest-cluster similarity (docs/classifier.md)
     assert ood.meta["held_out_flagged"] < 0.02
+    # 0.5% quantile of the training texts' known-word share, rounded down to 0.05 (docs/classifier.md)
+    assert ood.min_known_share == 0.1 and ood.meta["known_share_quantile"] == 0.005
+
+
+#: Junk of several kinds; none of it sets a threshold (those come from the training and held-out files).
+JUNK = [
+    # keyboard mash: rows, diagonals, home row, random runs
+    "asdkjh qwpoeiru zxmcnb",
+    "lkjlkj sdfsdf",
+    "qwerty uiop asdf",
+    "asdf asdf asdf",
+    "zxcv bnm qwer",
+    "qazwsx edcrfv",
+    "poiuy lkjhg mnbvc",
+    "trewq gfdsa",
+    "fdsa rewq vcxz",
+    "asdfghjkl qwertyuiop",
+    "asdjkl qweiop",
+    "wert yuio pasd",
+    "hjkl hjkl",
+    "jkl jkl jkl",
+    "uiop[] asdf",
+    "sdfgh jklö",
+    "ASDF QWER ZXCV",
+    # random letters
+    "ljwe caxou vewkogr",
+    "xqzvb plmok nijuh",
+    "mnbv cxz lkjh",
+    "gfhgfh jhgjhg",
+    "kjhkjh kjhkjh",
+    "dfgdfg dfgdfg",
+    "fjfjfj dkdkdk",
+    "xkcd qwop zzzz",
+    "vbnm vbnm",
+    "wxyz abcd efgh",
+    "zzzz zzzz",
+    "mmmm nnnn",
+    "aaaa bbbb cccc",
+    # repeated syllables
+    "blah blah blah",
+    "la la la la",
+    "na na na na na",
+    "ba ba ba ba",
+    "ko ko ko ko",
+    "dodo dada dudu",
+    "lalala lalala",
+    "yada yada yada",
+    "hmmm hmmm",
+    "plop plop plop",
+    # one word, symbols, emoji
+    "test",
+    "asdfgh",
+    "👍",
+    "?!?!",
+    "😀😀😀",
+]
+
+
+@pytest.mark.parametrize("text", JUNK)
+async def test_junk_of_every_kind_goes_to_the_ood_target(text: str) -> None:
+    engine = Engine(make_config(CLASSIFIER))
+    decision = await engine.route(ChatRequest.from_text(text, model="guarded"))
+    assert decision.model == "sim-slm", decision.explain()
+    assert decision.reason.startswith("out of distribution:") and decision.details["ood"] is True
+
+
+def _text_rows(name: str) -> list[str]:
+    rows = [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [str(r["text"]) for r in rows if not r.get("has_image")]  # with an image the check does not run
+
+
+@pytest.mark.parametrize(("name", "most"), [("test.jsonl", 0.01), ("acceptance.jsonl", 4 / 116)])
+def test_real_requests_are_rarely_flagged_and_the_word_test_flags_none(name: str, most: float) -> None:
+    """Held-out rows (never trained on) and the hand-written acceptance set: measured in docs/classifier.md."""
+    ood = NearestNeighbourOOD.load(DEFAULT_DIR / OOD_FILE)
+    encoder = default_static_encoder()
+    texts = _text_rows(name)
+    vectors = encoder.encode(texts)
+    verdicts = [ood.check(t, lambda v=v: v) for t, v in zip(texts, vectors, strict=True)]
+    flagged = sum(v.out for v in verdicts)
+    assert flagged / len(texts) <= most + 1e-9, [(t, v.reason) for t, v in zip(texts, verdicts, strict=True) if v.out]
+    assert not [t for t, v in zip(texts, verdicts, strict=True) if "known words" in v.reason]
 
 
 CLASSIFIER = """

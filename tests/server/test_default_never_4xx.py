@@ -44,6 +44,12 @@ TURNS: list[tuple[str, str | None, str | None]] = [
     ("!!!", SLM, None),
     ("{}", SLM, None),
     ("lorem ipsum", None, None),
+    # keyboard mash and repeated syllables: no known words (or nothing like a request), so the safe target
+    ("asdkjh qwpoeiru zxmcnb", SLM, None),
+    ("lkjlkj sdfsdf", SLM, None),
+    ("qwerty uiop asdf", SLM, None),
+    ("poiuy lkjhg mnbvc", SLM, None),
+    ("blah blah blah", SLM, None),
     # emoji
     ("👍", SLM, None),
     ("😀😀😀", SLM, None),

@@ -48,9 +48,19 @@ from modelyard._files import atomic_write
 from modelyard.encoders.base import Vectors
 from modelyard.errors import ModelLoadError
 
-__all__ = ["FORMAT", "NearestNeighbourOOD", "OodVerdict", "count_words", "known_share"]
+__all__ = [
+    "FORMAT",
+    "KNOWN_SHARE_QUANTILE",
+    "NearestNeighbourOOD",
+    "OodVerdict",
+    "count_words",
+    "known_share",
+    "min_known_share_of",
+]
 
 FORMAT = "modelyard-ood-knn/1"
+#: The quantile of the reference texts' `known_share` that sets ``min_known_share`` (0.5%).
+KNOWN_SHARE_QUANTILE = 0.005
 _META = "__meta__"
 _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -257,7 +267,7 @@ _STORED = frozenset(
 )
 
 
-def min_known_share_of(texts: list[str], quantile: float = 0.005) -> float:
+def min_known_share_of(texts: list[str], quantile: float = KNOWN_SHARE_QUANTILE) -> float:
     """The ``quantile`` of ``texts``' `known_share` (texts with no letters skipped), rounded down to 0.05."""
     shares = [s for s in (known_share(t) for t in texts) if s is not None]
     if not shares:
@@ -265,7 +275,7 @@ def min_known_share_of(texts: list[str], quantile: float = 0.005) -> float:
     return float(np.floor(np.quantile(shares, quantile) * 20) / 20)
 
 
-def set_known_share(path: str | Path, texts: list[str], quantile: float = 0.005) -> float:
+def set_known_share(path: str | Path, texts: list[str], quantile: float = KNOWN_SHARE_QUANTILE) -> float:
     """Add ``min_known_share`` (measured on ``texts``) to an existing reference file; its arrays stay byte-identical."""
     path = Path(path)
     with np.load(path, allow_pickle=False) as data:

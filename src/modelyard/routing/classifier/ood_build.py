@@ -9,8 +9,12 @@ MiniLM; microseconds a query, so the check never waits on MiniLM): the training
 texts' static vectors reduced to ``k`` k-means centroids (256: a lookup is ~15 µs).
 ``min_similarity`` is the 1% quantile of the held-out texts' nearest-centroid
 similarity, rounded down (held-out rows come from templates and hand-written rows
-never seen in training, so they stand for unseen in-distribution traffic), and
-``min_words`` the shortest training text. ``--encoder minilm`` builds the same over
+never seen in training, so they stand for unseen in-distribution traffic),
+``min_words`` the shortest training text, and ``min_known_share`` the 0.5% quantile
+(``--known-share-quantile``; 0 turns the test off) of the training texts' known-word
+share (`modelyard.routing.ood.known_share`): keyboard mash ("qwerty uiop asdf")
+embeds as close to real requests as their least typical 1%, but none of its words
+are words. ``--encoder minilm`` builds the same over
 MiniLM vectors instead. The classifier router reads ``ood.npz`` from its artefact
 directory when its spec sets ``ood:``, and encodes queries with whichever encoder
 the reference names. See `modelyard.routing.ood` and ``docs/classifier.md`` (the
@@ -28,7 +32,7 @@ import numpy as np
 from modelyard.encoders.base import Encoder
 from modelyard.routing.classifier.artefact import OOD_FILE
 from modelyard.routing.classifier.train import load_labeled
-from modelyard.routing.ood import NearestNeighbourOOD, count_words
+from modelyard.routing.ood import KNOWN_SHARE_QUANTILE, NearestNeighbourOOD, count_words, min_known_share_of
 
 __all__ = ["OOD_FILE", "build_ood"]
 
@@ -41,8 +45,13 @@ def build_ood(
     k: int = 256,
     quantile: float = 0.01,
     seed: int = 0,
+    known_share_quantile: float | None = KNOWN_SHARE_QUANTILE,
 ) -> NearestNeighbourOOD:
-    """The reference over ``data``'s texts (``k`` centroids; 0 keeps every text), thresholds from ``held_out``."""
+    """The reference over ``data``'s texts (``k`` centroids; 0 keeps every text), thresholds from ``held_out``.
+
+    ``min_known_share`` is the ``known_share_quantile`` of ``data``'s texts' known-word share
+    (None: no lexical test). Raises ``ValueError`` when a file has no rows or no text has letters.
+    """
     train = load_labeled(data)
     test = load_labeled(held_out)
     vectors = encoder.encode(train.texts)
@@ -65,7 +74,13 @@ def build_ood(
         "held_out_flagged": round(float((sims < floor).mean()), 4),
     }
     min_words = min(count_words(t) for t in train.texts)
-    return NearestNeighbourOOD(np.asarray(vectors, dtype=np.float32), encoder.model_id, floor, min_words, meta)
+    min_known = None
+    if known_share_quantile is not None:
+        min_known = min_known_share_of(train.texts, known_share_quantile)
+        meta["known_share_quantile"] = known_share_quantile
+    return NearestNeighbourOOD(
+        np.asarray(vectors, dtype=np.float32), encoder.model_id, floor, min_words, meta, min_known_share=min_known
+    )
 
 
 def _encoder(kind: Literal["static", "minilm"]) -> Encoder:
@@ -86,12 +101,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encoder", choices=("static", "minilm"), default="static")
     parser.add_argument("--centroids", type=int, default=256, help="k-means centroids; 0 keeps every text")
     parser.add_argument("--quantile", type=float, default=0.01)
+    parser.add_argument(
+        "--known-share-quantile",
+        type=float,
+        default=KNOWN_SHARE_QUANTILE,
+        help="quantile of the training texts' known-word share that sets min_known_share; 0: no lexical test",
+    )
     args = parser.parse_args(argv)
-    ood = build_ood(args.data, args.held_out, _encoder(args.encoder), k=args.centroids, quantile=args.quantile)
+    ood = build_ood(
+        args.data,
+        args.held_out,
+        _encoder(args.encoder),
+        k=args.centroids,
+        quantile=args.quantile,
+        known_share_quantile=args.known_share_quantile or None,
+    )
     ood.save(args.out)
     print(
         f"wrote {args.out}: {len(ood.reference)} reference rows ({ood.unit}s), min_similarity "
-        f"{ood.min_similarity:.2f}, min_words {ood.min_words}; held-out flagged {ood.meta['held_out_flagged']:.2%}"
+        f"{ood.min_similarity:.2f}, min_words {ood.min_words}, min_known_share {ood.min_known_share}; "
+        f"held-out flagged by similarity {ood.meta['held_out_flagged']:.2%}"
     )
 
 
