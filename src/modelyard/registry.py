@@ -94,6 +94,25 @@ class Registry:
             reasons.append(f"{spec.name} {why}")
         return "; ".join(reasons)
 
+    def fits_nowhere(self, request: ChatRequest, endpoint: Endpoint = "chat") -> str | None:
+        """Why no enabled model that could serve this kind of request can hold it, or None when one can.
+
+        Only the size is in question: among the enabled models whose `ModelSpec.kind_rejection`
+        passes, is there one whose context window fits (`ModelSpec.context_rejection`)? When none
+        is, the message names the tokens needed and the largest window configured; the request is
+        then the client's to shorten (HTTP 400 ``context_too_long``), not a routing failure.
+        """
+        serving = [s for s in self._models.values() if s.enabled and s.kind_rejection(request, endpoint) is None]
+        if not serving or any(s.context_rejection(request) is None for s in serving):
+            return None
+        largest = max(serving, key=lambda s: (s.context_window, s.name))
+        needed = request.estimate_input_tokens() + (request.output_token_limit or 0)
+        return (
+            f"the request needs ~{needed} tokens (input estimated at ~4 characters a token, plus max_tokens) "
+            f"and no model that can serve it has a context window that large; the largest is {largest.name}'s "
+            f"{largest.context_window} tokens: shorten the messages or lower max_tokens"
+        )
+
     def estimate_cost(self, spec: ModelSpec, request: ChatRequest) -> float:
         """Expected cost with the requested (or a modest default) output length."""
         out = request.output_token_limit or min(spec.max_output_tokens or 256, 256)
@@ -115,7 +134,7 @@ class Registry:
         """Why ``spec`` cannot serve ``request``, or None if it can.
 
         Checked in order: enabled, shape (`ModelSpec.shape_rejection`: endpoint,
-        images, free chat vs classification only), live availability, context,
+        images, free chat vs classification only, context), live availability,
         privacy, consent, latency budget, cost cap.
         """
         hints = request.hints
@@ -125,9 +144,6 @@ class Registry:
             return why
         if availability is not None and (why := availability.unavailable_reason(spec.name)):
             return why
-        needed = request.estimate_input_tokens() + (request.output_token_limit or 0)
-        if needed > spec.context_window:
-            return f"needs ~{needed} tokens, context window is {spec.context_window}"
         if hints.privacy is not None and not hints.privacy.allows(spec.privacy):
             return f"privacy tier {spec.privacy.value} exceeds required {hints.privacy.value}"
         if hints.consent_third_party is False and spec.privacy is PrivacyTier.THIRD_PARTY:

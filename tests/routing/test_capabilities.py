@@ -13,7 +13,7 @@ import pytest
 
 from modelyard import ChatRequest, Engine
 from modelyard.config import ModelSpec, load_default_config
-from modelyard.errors import ConfigError, NoModelFitsError
+from modelyard.errors import ConfigError, NoModelFitsError, RequestError
 from modelyard.registry import Registry
 from modelyard.types import Family, ImagePart, ImageURL, Message, TextPart
 from tests.conftest import make_config
@@ -193,3 +193,55 @@ async def test_the_classifier_skips_labels_whose_family_cannot_serve(text: str, 
         assert any(
             c.name == judged and not c.accepted and "cannot serve this request" in c.reason for c in decision.candidates
         ), decision.explain()
+
+
+# -- the context window is part of the capability check -------------------------------------------
+
+CONTEXT = """
+models:
+  tiny-slm: {family: slm, provider: sim, context_window: 100}
+  big-llm: {family: llm, provider: sim, context_window: 4000}
+routers:
+  listed:
+    kind: rules
+    rules:
+      - {name: images, when: {has_image: true}, target: llm}
+    default: [slm, llm]
+  by-semantic:
+    kind: semantic
+    threshold: 0.3
+    routes:
+      - {name: poems, utterances: ["write a poem", "write a poem about the sea"], target: slm}
+    fallback: llm
+"""
+POEM = "Write a poem about the sea. " + "The waves roll in and out again under a grey sky. " * 20  # ~270 tokens
+
+CONTEXT_ROWS = [
+    # (router, text, max_tokens, model that answers or None for the client's 400, candidate passed over)
+    ("listed", "Write a poem about the sea.", None, "tiny-slm", None),
+    ("listed", POEM, None, "big-llm", "family:slm"),
+    ("listed", "Write a poem about the sea.", 500, "big-llm", "family:slm"),  # the output it asks for counts
+    ("by-semantic", "Write a poem about the sea.", None, "tiny-slm", None),
+    ("by-semantic", POEM, None, "big-llm", "poems"),
+    ("listed", POEM * 80, None, None, None),  # ~21,000 tokens: no model can hold it
+    ("by-semantic", "Write a poem about the sea.", 5000, None, None),
+]
+
+
+@pytest.mark.parametrize(("router", "text", "max_tokens", "model", "passed"), CONTEXT_ROWS)
+async def test_a_target_whose_context_cannot_hold_the_request_is_passed_over(
+    router: str, text: str, max_tokens: int | None, model: str | None, passed: str | None
+) -> None:
+    engine = Engine(make_config(CONTEXT))
+    request = ChatRequest.from_text(text, model=router, max_tokens=max_tokens)
+    if model is None:
+        with pytest.raises(RequestError, match=r"no model that can serve it has a context window that large") as err:
+            await engine.route(request)
+        assert (err.value.code, err.value.param, err.value.status_code) == ("context_too_long", "messages", 400)
+        assert "big-llm's 4000 tokens" in str(err.value)
+        return
+    decision = await engine.route(request)
+    assert decision.model == model, decision.explain()
+    if passed is not None:
+        skipped = [c for c in decision.candidates if c.name == passed and not c.accepted]
+        assert skipped and "context window is 100" in skipped[0].reason, decision.explain()

@@ -148,9 +148,24 @@ class ModelSpec(BaseModel):
         """Why this model can never serve a request of this shape, or None.
 
         Shape is what the request *is*, not the model's live state: the endpoint,
-        attached images, and for a classification-only model whether the last user
-        turn is a classification request (`read_classification`).
+        attached images, for a classification-only model whether the last user
+        turn is a classification request (`read_classification`), and its size
+        (`context_rejection`): a prompt longer than the context window is as
+        unservable by this model as an image sent to a text-only one, so routers
+        fall through past it the same way.
         """
+        return self.kind_rejection(request, endpoint) or self.context_rejection(request)
+
+    def context_rejection(self, request: ChatRequest) -> str | None:
+        """Why ``request`` does not fit the context window, or None: its estimated input tokens
+        (`ChatRequest.estimate_input_tokens`, ~4 characters a token) plus the output it asks for."""
+        needed = request.estimate_input_tokens() + (request.output_token_limit or 0)
+        if needed > self.context_window:
+            return f"needs ~{needed} tokens, context window is {self.context_window}"
+        return None
+
+    def kind_rejection(self, request: ChatRequest, endpoint: Endpoint = "chat") -> str | None:
+        """`shape_rejection` without the size: endpoint, images, free chat vs classification only."""
         if endpoint == "embeddings":
             return None if self.capabilities.embeddings else "does not produce embeddings"
         if request.image_task is not None:  # /v1/images/generations, /v1/segmentations

@@ -1,10 +1,17 @@
-"""Walk from the requested name through routers to one concrete model."""
+"""Walk from the requested name through routers to one concrete model.
+
+Routers fall through past targets that cannot serve the request (shape and
+context window: `modelyard.routing.targets.incapable`). When the path still lands
+on a family or model that cannot hold the request and *no* configured model can,
+the request is the client's to shorten: `RequestError` (HTTP 400, code
+``context_too_long``, param ``messages``) instead of a routing failure.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelyard.errors import RoutingError, UnknownModelError
+from modelyard.errors import NoModelFitsError, RequestError, RoutingError, UnknownModelError
 from modelyard.routing import ExecutingRouter, RouteContext, Router
 from modelyard.types import ChatRequest, Decision, Family, Target
 
@@ -67,7 +74,11 @@ def _land(decision: Decision, request: ChatRequest, ctx: RouteContext) -> Decisi
     """Turn a family or model target into a concrete model."""
     target = decision.target
     if target.kind == "family":
-        selection = ctx.select(Family(target.name), request)
+        try:
+            selection = ctx.select(Family(target.name), request)
+        except NoModelFitsError:
+            _too_long_for_any(request, ctx)
+            raise
         return decision.model_copy(
             update={
                 "model": selection.model.name,
@@ -76,4 +87,12 @@ def _land(decision: Decision, request: ChatRequest, ctx: RouteContext) -> Decisi
             }
         )
     spec = ctx.registry.get(target.name)
+    if spec.context_rejection(request) is not None:
+        _too_long_for_any(request, ctx)
     return decision.model_copy(update={"model": spec.name, "family": spec.family})
+
+
+def _too_long_for_any(request: ChatRequest, ctx: RouteContext) -> None:
+    """Raise the client's 400 when no configured model could hold ``request`` (`Registry.fits_nowhere`)."""
+    if (why := ctx.registry.fits_nowhere(request, ctx.endpoint)) is not None:
+        raise RequestError(why, param="messages", code="context_too_long")

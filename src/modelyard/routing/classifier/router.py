@@ -336,8 +336,11 @@ class ClassifierRouter(Router):
                 if labels[i] not in passed
             ),
         ]
+        if ctx is not None and (skipped_ood := ctx.cache.get("ood_skipped")) is not None:
+            candidates.insert(0, Candidate(name=str(self.ood_target), accepted=False, reason=str(skipped_ood)))
         if conf < self.confidence_floor or chosen < 0:
-            fallback = self.safe_target
+            # a request the head placed, in a shape its family cannot take: the OOD target first
+            fallbacks = [self.safe_target, self.ood_target]
             if conf < self.confidence_floor:
                 why = f"classifier unsure: top label {labels[best]!r} at {conf:.2f} < floor {self.confidence_floor:.2f}"
             else:
@@ -345,8 +348,9 @@ class ClassifierRouter(Router):
                     f"classifier: {labels[best]} ({conf:.2f}) cannot serve this request and no other label "
                     f"clears the floor {self.confidence_floor:.2f}"
                 )
-                if self.ood_target is not None:  # a request the head placed, in a shape its family cannot take
-                    fallback = self.ood_target
+                fallbacks.reverse()
+            fallback, passed_over = self._capable_fallback([t for t in fallbacks if t is not None], request, ctx)
+            candidates += passed_over
             capability = {} if conf < self.confidence_floor else {"judged": labels[best]}
             decision = self.decision(
                 fallback,
@@ -385,3 +389,14 @@ class ClassifierRouter(Router):
 
     async def decide(self, request: ChatRequest, ctx: RouteContext) -> Decision:
         return await asyncio.to_thread(self.decide_sync, request, ctx)
+
+    @staticmethod
+    def _capable_fallback(
+        fallbacks: list[Target], request: ChatRequest, ctx: RouteContext | None
+    ) -> tuple[Target, list[Candidate]]:
+        """The first of ``fallbacks`` that can serve this shape (context included), and one rejected
+        candidate per fallback passed over; none can: the first, and selection says why."""
+        if ctx is None:
+            return fallbacks[0], []
+        index, passed_over = first_capable(fallbacks, request, ctx)
+        return fallbacks[index if index is not None else 0], passed_over
