@@ -40,12 +40,6 @@ telemetry: {{enabled: false}}
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[LoopbackUpstream]:
-    with LoopbackUpstream.running_in_thread() as up:
-        yield up
-
-
-@pytest.fixture(scope="module")
 def gateway(upstream: LoopbackUpstream) -> Iterator[Gateway]:
     with running(CONFIG.format(url=upstream.url)) as gw:
         yield gw

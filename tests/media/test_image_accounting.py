@@ -36,12 +36,6 @@ COMMON = f"modalities: {{input: [text, image], output: [text]}}, price: {{input:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[LoopbackUpstream]:
-    with LoopbackUpstream.running_in_thread() as up:
-        yield up
-
-
-@pytest.fixture(scope="module")
 def gateway(upstream: LoopbackUpstream) -> Iterator[Gateway]:
     with running(CONFIG.format(url=upstream.url, common=COMMON, policy="pass")) as gw:
         yield gw
