@@ -13,7 +13,10 @@ Layers, each including the ones before it:
 - ``provider`` — ``OpenAIProvider.chat`` (aiohttp, JSON in and out, typed answer);
 - ``engine``   — ``Engine.chat``: fixed router, resilience, telemetry;
 - ``asgi``     — the gateway ASGI app (middleware, access log, validation,
-  response), without uvicorn and the client socket.
+  response), without uvicorn and the client socket;
+- ``asgi, full`` — the same app on ``bench/vs_litellm.py``'s configuration: a
+  ``rules`` router, retries, breaker, fallback, safe default, metrics and the
+  SQLite sink (its writer thread's CPU counts: it is the same process).
 
 Then, on a simulated model (no socket at all): the engine bare, with
 resilience, and with resilience and telemetry.
@@ -29,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import logging.config
+import os
 import socket
 import subprocess
 import sys
@@ -37,6 +41,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 
 BODY = (
     b'{"model": "default", "messages": [{"role": "system", "content": "Be brief."},'
@@ -103,7 +109,7 @@ def upstream() -> Iterator[str]:
         process.wait(10)
 
 
-def asgi_call(app: Any) -> Call:
+def asgi_call(app: Any, body: bytes = BODY) -> Call:
     """One POST /v1/chat/completions through the ASGI app, with in-memory receive/send."""
     scope = {
         "type": "http",
@@ -115,13 +121,13 @@ def asgi_call(app: Any) -> Call:
         "raw_path": b"/v1/chat/completions",
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"gw"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))],
+        "headers": [(b"host", b"gw"), (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 2),
     }
 
     async def call() -> None:
-        messages = [{"type": "http.request", "body": BODY, "more_body": False}]
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
         status: list[int] = []
 
         async def receive() -> dict[str, Any]:
@@ -172,6 +178,13 @@ async def main(rounds: int, n: int) -> None:
         logging.config.dictConfig(config)
         engine = Engine(parse_config(MODELS.format(provider="openai", url=url)))
         provider = engine.providers["up"]
+        from vs_litellm import DUMMY_KEY, MODELYARD_CONFIG, UPSTREAM_MODEL
+
+        os.environ.setdefault("BENCH_UPSTREAM_KEY", DUMMY_KEY)
+        full_yaml = MODELYARD_CONFIG.format(
+            model=UPSTREAM_MODEL, url=url, records=f"{tmp}/records.db", state="{backend: memory}"
+        )
+        full = Engine(parse_config(full_yaml))
         print(f"over the loopback upstream ({rounds} rounds × {n} requests):")
         await timed(
             {
@@ -179,11 +192,13 @@ async def main(rounds: int, n: int) -> None:
                 "provider": lambda: provider.chat(request, timeout=30),
                 "engine": lambda: engine.chat(request),
                 "asgi": asgi_call(create_app(engine)),
+                "asgi, full": asgi_call(create_app(full), BODY.replace(b'"default"', b'"bench"')),
             },
             rounds,
             n,
         )
         await engine.aclose()
+        await full.aclose()
         lines = count_lines(Path(tmp) / "log")
         print(f"  (the asgi layer wrote {lines} access-log lines)")
 
