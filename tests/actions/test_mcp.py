@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,14 +12,9 @@ from pathlib import Path
 import pytest
 
 from modelyard.actions import ActionGraph, Executor, McpServerConnection, McpTool, SQLiteStepStore, ToolSet
+from tests.net import free_port
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(params=["stdio", "streamable-http"])
@@ -31,7 +25,7 @@ async def connection(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     if request.param == "stdio":
         conn = McpServerConnection("notes", command=sys.executable, args=[SERVER, "stdio"], env=env)
     else:
-        port = _free_port()
+        port = free_port()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             SERVER,
@@ -104,7 +98,7 @@ async def test_mcp_tool_error_fails_the_step_with_the_servers_message(
 
 
 async def test_unreachable_mcp_server_is_a_connection_error(tmp_path: Path) -> None:
-    conn = McpServerConnection("gone", url=f"http://127.0.0.1:{_free_port()}/mcp", connect_timeout_s=5)
+    conn = McpServerConnection("gone", url=f"http://127.0.0.1:{free_port()}/mcp", connect_timeout_s=5)
     tools = ToolSet([McpTool("x", conn, tool="total")])
     store = SQLiteStepStore(tmp_path / "steps.db")
     report = await Executor(tools, store).run(

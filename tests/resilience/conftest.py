@@ -15,8 +15,8 @@ import pytest
 
 from modelyard.config import Config, parse_config
 from modelyard.engine import Engine
+from tests.net import free_port
 from tests.resilience.modes import mode  # noqa: F401  (the fixture: every resilience test in both modes)
-from tests.server.serve_process import free_port
 
 REDIS_INSTALL = "apt-get install -y redis-server  (Debian package; or pip install redis-server)"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import httpx
 import pytest
 
 from modelyard.engine import Engine
+from tests.net import free_port
 from tests.server.server_harness import running
 
 MakeEngine = Callable[..., Engine]
@@ -52,19 +52,13 @@ resilience:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve_processes(config: Path, count: int, log_dir: Path) -> Iterator[list[str]]:
     """``count`` ``modelyard serve`` processes on free ports (started together); yields base URLs."""
     with ExitStack() as stack:
         procs: list[tuple[subprocess.Popen[bytes], str, Path]] = []
         for i in range(count):
-            port, log = _free_port(), log_dir / f"gateway-{i}.log"
+            port, log = free_port(), log_dir / f"gateway-{i}.log"
             out = stack.enter_context(log.open("wb"))
             cmd = [MODELYARD, "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import pytest
 
 from modelyard.testing import LoopbackUpstream
+from tests.net import free_port
 from tests.resilience.conftest import redis_process
 from tests.resilience.modes import Mode, ask_gateway
-from tests.server.serve_process import free_port
 from tests.server.server_harness import running
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.net import free_port
 
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 WARNING = "workers with resilience.state.backend=memory: each worker keeps its own breakers, rate limits and budgets"
@@ -33,15 +34,9 @@ resilience:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve_and_read_log(config: Path, workers: int, log: Path) -> str:
     """Start ``modelyard serve``, wait until it answers a chat request, stop it; return its output."""
-    port = _free_port()
+    port = free_port()
     cmd = [MODELYARD, "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -15,6 +15,7 @@ import pytest
 
 from modelyard.config.retrieval import RetrievalSettings
 from modelyard.retrieval import Collections
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMA_INSTALL = "pip install -e '.[dev]' (chromadb provides `chroma run`), or set MODELYARD_CHROMA"
@@ -32,19 +33,13 @@ def chroma_binary() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A throwaway `chroma run` on a free port with its data in a temp dir; yields its URL."""
     binary = chroma_binary()
     if binary is None:
         pytest.skip(f"Chroma server not found; install it with: {CHROMA_INSTALL}")
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("chroma")
     proc = subprocess.Popen(
         [binary, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.net import free_port
+
 MODELYARD = [str(Path(sys.executable).parent / "modelyard")]
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def upstream_config(upstream_url: str, *, drain_s: float, retry_after_s: float, timeout_s: float) -> str:

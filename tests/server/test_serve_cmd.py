@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 
 from modelyard.testing import Fault, LoopbackUpstream
-from tests.server.serve_process import MODELYARD, free_port, serving, upstream_config
+from tests.net import free_port
+from tests.server.serve_process import MODELYARD, serving, upstream_config
 from tests.server.server_harness import SIM_CONFIG
 
 
