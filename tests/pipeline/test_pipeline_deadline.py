@@ -7,6 +7,7 @@ deadline, not after 3 s, and neither stage is left running.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -46,7 +47,11 @@ async def test_the_latency_budget_bounds_every_stage(budget_ms: int) -> None:
     finally:
         elapsed = time.monotonic() - started
         await engine.aclose()
-    assert caught.value.stage in ("a", "b") and f"within {budget_ms / 1000:.3f}s" in str(caught.value)
+    assert caught.value.stage in ("a", "b")
+    # the message names the time the stage had left: the budget, less what routing took (a few ms)
+    said = re.search(r"within (\d+\.\d+)s", str(caught.value))
+    assert said is not None, str(caught.value)
+    assert budget_ms / 1000 - 0.05 <= float(said.group(1)) <= budget_ms / 1000, said.group(0)
     assert budget_ms / 1000 - 0.05 <= elapsed < budget_ms / 1000 + 1.0, elapsed  # the deadline, not the 3 s stages
     (trace,) = traces.items
     stages = sorted((a.purpose, a.status) for a in trace.attempts)
