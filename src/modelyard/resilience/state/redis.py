@@ -2,7 +2,7 @@
 
 Token buckets and budget reservations are Lua scripts (one atomic step on the
 server, clocked by Redis ``TIME`` so instances need not agree on the time);
-breaker records use ``WATCH``/``MULTI`` optimistic transactions around the same
+breaker records are read, then written back by a compare-and-set script only when changed, around the same
 pure Python state machine the in-process backend runs, so there is one
 implementation of the breaker, not two. Requires ``pip install 'modelyard[redis]'``.
 """
@@ -70,6 +70,19 @@ for i = 1, n do out[#out + 1] = tostring(used[i]) end
 return out
 """
 
+#: compare-and-set of a JSON record: write ARGV[3] (TTL ARGV[4]) only if the key still holds ARGV[2]
+#: (or, with ARGV[1] = '0', is still missing); 1 if written, 0 if someone wrote first
+_CAS = """
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', tonumber(ARGV[4]))
+return 1
+"""
+
 _WATCH_TRIES = 100
 
 
@@ -81,7 +94,7 @@ class RedisState(StateBackend):
     def __init__(self, url: str, *, prefix: str = "modelyard", max_connections: int = 64) -> None:
         try:
             import redis.asyncio as aioredis
-            from redis.exceptions import RedisError, WatchError
+            from redis.exceptions import RedisError
         except ImportError:  # pragma: no cover - depends on the environment
             raise ConfigError(
                 "the redis state backend needs the redis client: pip install 'modelyard[redis]'",
@@ -94,14 +107,14 @@ class RedisState(StateBackend):
             url, max_connections=max_connections, timeout=10, decode_responses=True
         )
         self._redis: Any = aioredis.Redis.from_pool(pool)
-        self._watch_error: type[Exception] = WatchError
         self._redis_error: type[Exception] = RedisError
         self._bucket = self._redis.register_script(_BUCKET)
         self._reserve = self._redis.register_script(_RESERVE)
+        self._cas = self._redis.register_script(_CAS)
         # One update of a record at a time *within this process* (issue 14): without it, concurrent
-        # requests of one process all WATCH the same breaker record and all but one retry — measured
-        # at c=16: ~10 WATCH/MULTI/EXEC rounds per update, ~30 requests/s per worker. Processes still
-        # contend with each other through WATCH. Keys are few (breaker records per model).
+        # requests of one process all race for the same breaker record and all but one retry —
+        # measured at c=16: ~10 optimistic rounds per update, ~30 requests/s per worker. Processes
+        # still race each other (compare-and-set). Keys are few (breaker records per model).
         self._record_locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
@@ -155,23 +168,28 @@ class RedisState(StateBackend):
     async def update_json(
         self, key: str, fn: Callable[[dict[str, Any] | None], tuple[dict[str, Any], T]], ttl_s: int
     ) -> T:
+        """Read, apply ``fn``, write back only if the record changed and nobody wrote it meanwhile.
+
+        One GET, then (only when ``fn`` changed the record) one compare-and-set script: 1–2 round
+        trips (issue 14; a WATCH/GET/MULTI/SET/EXEC transaction took 3 every time, and a breaker's
+        admit, which changes nothing while it is closed, took them on every request). A lost race
+        re-reads and re-applies ``fn``, as a failed WATCH did.
+        """
         full = self._k(key)
         lock = self._record_locks.get(full)
         if lock is None:
             lock = self._record_locks[full] = asyncio.Lock()
         with self._errors():
-            async with lock, self._redis.pipeline(transaction=True) as pipe:
+            async with lock:
                 for _ in range(_WATCH_TRIES):
-                    try:
-                        await pipe.watch(full)
-                        raw = await pipe.get(full)
-                        new, result = fn(json.loads(raw) if raw is not None else None)
-                        pipe.multi()
-                        pipe.set(full, json.dumps(new), ex=ttl_s)
-                        await pipe.execute()
+                    raw = await self._redis.get(full)
+                    old = json.loads(raw) if raw is not None else None
+                    new, result = fn(old)
+                    if old is not None and new == old:
+                        return result  # nothing to write: the answer rests on one atomic read
+                    args = ["0" if raw is None else "1", raw or "", json.dumps(new), int(ttl_s)]
+                    if int(await self._cas(keys=[full], args=args)):
                         return result
-                    except self._watch_error:
-                        continue
         raise StateUnavailableError(f"record {key!r} stayed contended for {_WATCH_TRIES} tries")
 
     async def read_json(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
