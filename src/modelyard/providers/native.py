@@ -184,3 +184,27 @@ def check_build(build: RuntimeBuild, host_flags: frozenset[str], machine: str | 
                 "the local model would crash here. Rebuild it portably: make rebuild-local"
             )
     return problems
+
+
+def _main(argv: list[str]) -> int:
+    """``python src/modelyard/providers/native.py --check``: exit 0 when the installed build is portable.
+
+    Runs as a plain script (no package import), so the Makefile can ask before anything
+    else of modelyard is installed: 1 when llama-cpp-python is missing or not portable.
+    """
+    build = runtime_build()
+    if build is None:
+        print("llama-cpp-python is not installed")
+        return 1
+    problems = check_build(build, host_cpu_flags())
+    for problem in problems:
+        print(problem)
+    if "--check" not in argv:
+        print(build.system_info)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))
