@@ -72,7 +72,7 @@ resilience:
   budgets: {tenants: {trial: {daily_usd: 0.0}}}
 """
 
-ZERO = {"tiny": 0, "mid": 0, "big": 0, "jitter": 0}
+ZERO: dict[str, float] = {"tiny": 0, "mid": 0, "big": 0, "jitter": 0}
 REAL = {"tiny": 15, "mid": 120, "big": 600, "jitter": 0.5}
 
 
