@@ -33,6 +33,9 @@ from modelyard.errors import ConfigError
 
 __all__ = ["RayBackend", "ray_available"]
 
+#: Joining through Ray Client is tried this many times when the proxy could not start the client's server.
+_JOIN_ATTEMPTS = 3
+_TRANSIENT_JOIN = "Starting Ray client server failed"
 _HINT = "the Ray backend needs Ray: pip install 'modelyard[ray]'"
 
 
@@ -103,10 +106,17 @@ class RayBackend:
         import ray
 
         if not ray.is_initialized():
-            try:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
-            except Exception as exc:  # no cluster there, Ray Client not installed, …
-                raise ConfigError(f"--ray {self.address}: cannot join the Ray cluster: {exc}") from None
+            for attempt in range(1, _JOIN_ATTEMPTS + 1):
+                try:
+                    ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                    break
+                except Exception as exc:  # no cluster there, Ray Client not installed, …
+                    # The Ray Client proxy starts a server process per client; on a busy head that
+                    # start can fail once and succeed on the next try. Anything else is final.
+                    if attempt < _JOIN_ATTEMPTS and _TRANSIENT_JOIN in str(exc):
+                        await asyncio.sleep(2.0 * attempt)
+                        continue
+                    raise ConfigError(f"--ray {self.address}: cannot join the Ray cluster: {exc}") from None
             self._started_ray = True
         # Per-model caps are per worker: each worker's engine holds its own slots.
         # A crashed worker is restarted by Ray (its engine rebuilt); its chunks in flight come back lost.
