@@ -20,8 +20,6 @@ to ``ood.target`` with the reason in the decision. Trained by ``modelyard train
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from modelyard._files import atomic_write
 from modelyard.encoders.base import Encoder
 from modelyard.errors import ConfigError, ModelLoadError
 from modelyard.routing.base import BuildContext, RouteContext, Router
@@ -37,6 +34,7 @@ from modelyard.routing.ood import NearestNeighbourOOD
 from modelyard.routing.quality_heads import QualityHead, load_quality_head
 from modelyard.routing.targets import incapable, unavailable
 from modelyard.routing.text_view import view_text
+from modelyard.routing.weights_files import read_weights, write_weights
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = ["ARTEFACT_FORMAT", "BUILTIN_DIR", "Policy", "QualityCostArtefact", "QualityCostRouter", "choose"]
@@ -119,34 +117,13 @@ class QualityCostArtefact:
         return view_text(prompt, str(view["kind"]), int(view.get("max_chars", 300)))
 
     def save(self, directory: Path) -> Path:
-        import io
-
-        directory.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self.head.arrays())  # type: ignore[arg-type]
-        atomic_write(directory / "weights.npz", buf.getvalue())
-        meta = {
-            **self.meta,
-            "format": ARTEFACT_FORMAT,
-            "head": {"kind": self.head.kind, "params": self.head.params},
-            "weights_sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-        }
-        atomic_write(directory / "router.json", (json.dumps(meta, indent=2) + "\n").encode())
+        meta = {**self.meta, "head": {"kind": self.head.kind, "params": self.head.params}}
+        write_weights(directory, meta, self.head.arrays(), fmt=ARTEFACT_FORMAT)
         return directory
 
     @classmethod
     def load(cls, directory: Path) -> QualityCostArtefact:
-        meta_path = directory / "router.json"
-        if not meta_path.is_file():
-            raise ModelLoadError(f"quality_cost artefact missing: {meta_path}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != ARTEFACT_FORMAT:
-            raise ModelLoadError(f"{meta_path}: format {meta.get('format')!r}, expected {ARTEFACT_FORMAT}")
-        weights = directory / "weights.npz"
-        if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
-            raise ModelLoadError(f"{weights}: checksum does not match router.json")
-        with np.load(weights, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        meta, arrays = read_weights(directory, fmt=ARTEFACT_FORMAT, what="quality_cost artefact")
         return cls(meta, load_quality_head(meta["head"]["kind"], arrays, meta["head"]["params"]))
 
 

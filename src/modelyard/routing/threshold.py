@@ -14,8 +14,6 @@ the score is trusted.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from modelyard.routing.base import BuildContext, RouteContext, Router
 from modelyard.routing.ood import NearestNeighbourOOD
 from modelyard.routing.targets import first_capable, incapable, unavailable
 from modelyard.routing.threshold_heads import Head, load_head, score
+from modelyard.routing.weights_files import read_weights, write_weights
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = [
@@ -54,29 +53,13 @@ class ThresholdArtefact:
     head: Head
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        arrays = self.head.arrays()
-        np.savez_compressed(directory / "weights.npz", **arrays)  # type: ignore[arg-type]
-        digest = hashlib.sha256((directory / "weights.npz").read_bytes()).hexdigest()
-        meta = {**self.meta, "format": ARTEFACT_FORMAT, "weights_sha256": digest}
-        meta["head"] = {"kind": self.head.kind, "params": self.head.params}
-        (directory / "router.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        meta = {**self.meta, "head": {"kind": self.head.kind, "params": self.head.params}}
+        write_weights(directory, meta, self.head.arrays(), fmt=ARTEFACT_FORMAT)
 
     @classmethod
     def load(cls, directory: Path) -> ThresholdArtefact:
-        meta_path = directory / "router.json"
-        if not meta_path.is_file():
-            raise ModelLoadError(f"threshold artefact missing: {meta_path}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != ARTEFACT_FORMAT:
-            raise ModelLoadError(f"{meta_path}: format {meta.get('format')!r}, expected {ARTEFACT_FORMAT}")
-        weights = directory / "weights.npz"
-        if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
-            raise ModelLoadError(f"{weights}: checksum does not match router.json")
-        with np.load(weights, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        head = load_head(meta["head"]["kind"], arrays, meta["head"]["params"])
-        return cls(meta, head)
+        meta, arrays = read_weights(directory, fmt=ARTEFACT_FORMAT, what="threshold artefact")
+        return cls(meta, load_head(meta["head"]["kind"], arrays, meta["head"]["params"]))
 
 
 def resolve_artefact(ref: str, base: Path | None = None) -> Path:
