@@ -25,6 +25,8 @@ __all__ = ["SinkStats", "SinkWorker"]
 log = logging.getLogger("modelyard.telemetry")
 
 _LOG_EVERY_S = 60.0
+#: a backlog is written in batches of up to this many times ``batch_size`` (see `SinkWorker._drain_one`)
+_BACKLOG_BATCHES = 25
 
 
 @dataclass
@@ -149,12 +151,19 @@ class SinkWorker:
             log.error("telemetry sink %s: pruning failed: %s", self.sink.name, exc)
 
     def _drain_one(self) -> bool:
-        """Write one batch (up to ``batch_size`` items or up to a flush marker). False when empty."""
+        """Write one batch (up to a flush marker). False when empty.
+
+        A batch is ``batch_size`` items, or everything waiting up to ``_BACKLOG_BATCHES`` times that
+        when a backlog has built up (issue 14): behind a busy event loop this thread waits a switch
+        interval for the GIL after each database call, so its rate is set by calls per batch — a
+        backlog must make batches bigger, not more numerous.
+        """
         batch: list[Item] = []
         marker: _Flush | None = None
         with self._lock:
             items = self._items
-            while items and len(batch) < self.batch_size:
+            limit = max(self.batch_size, min(self._waiting, self.batch_size * _BACKLOG_BATCHES))
+            while items and len(batch) < limit:
                 item = items.popleft()
                 if isinstance(item, _Flush):
                     marker = item

@@ -238,35 +238,43 @@ class SqlStore:
             raise
 
     def _insert_records(self, cur: Any, records: list[Record]) -> list[Record]:
-        """Insert ``records``; returns those actually inserted (not already stored, first of repeats)."""
+        """Insert ``records``; returns those actually inserted (not already stored, first of repeats).
+
+        Few statements per batch, whatever its size (see `chunks`): one lookup of the ids already
+        stored (normally none), then one multi-row INSERT per 1,000 records.
+        """
         unique = list({r.request_id: r for r in reversed(records)}.values())[::-1]  # first of repeats
-        rows = [record_row(r) for r in unique]
-        one = "(" + ", ".join(["?"] * len(rows[0])) + ")"
-        inserted: set[str] = set()
-        for part in chunks(rows):
-            values = ", ".join([one] * len(part))
-            if self.dialect.returning:  # the ids inserted come back with the insert: no lookup first
-                cur.execute(
-                    self._sql(
-                        f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {values} "
-                        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
-                    ),
-                    [v for row in part for v in row],
-                )
-                inserted.update(row[0] for row in cur.fetchall())
-                continue
-            ids = [row[0] for row in part]
+        if self.dialect.returning:  # PostgreSQL: the inserted ids come back with the insert
+            return self._insert_returning(cur, unique)
+        stored: set[str] = set()
+        for part in chunks([r.request_id for r in unique], 5000):
             cur.execute(
-                self._sql(f"SELECT request_id FROM records WHERE request_id IN ({', '.join(['?'] * len(ids))})"), ids
+                self._sql(f"SELECT request_id FROM records WHERE request_id IN ({', '.join(['?'] * len(part))})"), part
             )
-            stored = {row[0] for row in cur.fetchall()}
-            fresh = [row for row in part if row[0] not in stored]
-            if fresh:
-                cur.execute(
-                    self._sql(f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(fresh))}"),
-                    [v for row in fresh for v in row],
-                )
-            inserted.update(row[0] for row in fresh)
+            stored.update(row[0] for row in cur.fetchall())
+        fresh = [r for r in unique if r.request_id not in stored]
+        rows = [record_row(r) for r in fresh]
+        for part in chunks(rows, 1000):
+            one = "(" + ", ".join(["?"] * len(part[0])) + ")"
+            cur.execute(
+                self._sql(f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(part))}"),
+                [v for row in part for v in row],
+            )
+        return fresh
+
+    def _insert_returning(self, cur: Any, unique: list[Record]) -> list[Record]:
+        rows = [record_row(r) for r in unique]
+        inserted: set[str] = set()
+        for part in chunks(rows, 1000):
+            one = "(" + ", ".join(["?"] * len(part[0])) + ")"
+            cur.execute(
+                self._sql(
+                    f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES {', '.join([one] * len(part))} "
+                    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+                ),
+                [v for row in part for v in row],
+            )
+            inserted.update(row[0] for row in cur.fetchall())
         return [r for r in unique if r.request_id in inserted]
 
     def _add_feedback(self, cur: Any, fb: Feedback) -> None:

@@ -82,19 +82,17 @@ def upsert_sql(param: str, rows: int, *, least: str, greatest: str) -> tuple[str
     return rollups, prices
 
 
-#: rows per multi-row statement, largest first: a batch is cut into these sizes so that only a few
-#: statement texts ever exist (SQLite's statement cache and psycopg's prepared statements reuse them;
-#: a new text per batch size would be parsed anew each time, thousands of placeholders at once)
-SIZES = (256, 64, 16, 4, 1)
+def chunks(items: Sequence[Any], size: int = 300) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of at most ``size``, each written as one statement of exactly that many rows.
 
-
-def chunks(items: Sequence[Any], sizes: Sequence[int] = SIZES) -> Iterable[Sequence[Any]]:
-    """``items`` in consecutive slices whose lengths are taken from ``sizes`` (greedy, largest first)."""
-    i = 0
-    for size in sizes:
-        while len(items) - i >= size:
-            yield items[i : i + size]
-            i += size
+    One statement per slice, whatever its length (issue 14): a writer thread gives the GIL up on
+    every ``sqlite3_prepare``/``sqlite3_step`` and, behind a busy event loop, waits a whole switch
+    interval (5 ms) to get it back, so the number of statements per batch is what bounds how fast
+    it writes — parsing a statement of a new length costs far less than one more statement. 300
+    rollup rows are ~26k parameters (SQLite ≥ 3.32 allows 32,766; PostgreSQL 65,535).
+    """
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def upsert_params(batch: RollupBatch) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
