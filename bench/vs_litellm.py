@@ -481,6 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.stream and args.json == ROOT / "bench" / "results" / "vs_litellm.json":
         args.json = ROOT / "bench" / "results" / "vs_litellm_stream.json"
+    if args.stream and args.plot == ROOT / "docs" / "img" / "vs_litellm.png":
         args.plot = ROOT / "docs" / "img" / "vs_litellm_stream.png"
     if args.from_json is not None:
         saved: dict[str, Any] = json.loads(args.from_json.read_text())
