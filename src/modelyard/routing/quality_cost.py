@@ -34,7 +34,7 @@ from modelyard.routing.ood import NearestNeighbourOOD
 from modelyard.routing.quality_heads import QualityHead, load_quality_head
 from modelyard.routing.targets import incapable, unavailable
 from modelyard.routing.text_view import view_text
-from modelyard.routing.weights_files import read_weights, write_weights
+from modelyard.routing.weights_files import find_artefact, read_weights, write_weights
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = ["ARTEFACT_FORMAT", "BUILTIN_DIR", "Policy", "QualityCostArtefact", "QualityCostRouter", "choose"]
@@ -129,11 +129,7 @@ class QualityCostArtefact:
 
 def resolve_artefact(ref: str, base: Path | None = None) -> Path:
     """A path (relative to ``base``) or the name of a shipped artefact."""
-    path = Path(ref)
-    for candidate in ([base / path] if base else []) + [path, BUILTIN_DIR / ref]:
-        if (candidate / "router.json").is_file():
-            return candidate
-    raise ModelLoadError(f"no quality_cost artefact at {ref!r} (looked in {base or '.'} and {BUILTIN_DIR})")
+    return find_artefact(ref, base, BUILTIN_DIR, what="quality_cost artefact")
 
 
 class QualityCostRouter(Router):

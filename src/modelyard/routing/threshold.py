@@ -28,7 +28,7 @@ from modelyard.routing.base import BuildContext, RouteContext, Router
 from modelyard.routing.ood import NearestNeighbourOOD
 from modelyard.routing.targets import first_capable, incapable, unavailable
 from modelyard.routing.threshold_heads import Head, load_head, score
-from modelyard.routing.weights_files import read_weights, write_weights
+from modelyard.routing.weights_files import find_artefact, read_weights, write_weights
 from modelyard.types import Candidate, ChatRequest, Decision, Target
 
 __all__ = [
@@ -64,11 +64,7 @@ class ThresholdArtefact:
 
 def resolve_artefact(ref: str, base: Path | None = None) -> Path:
     """A path (relative to ``base``) or the name of a shipped artefact."""
-    path = Path(ref)
-    for candidate in ([base / path] if base else []) + [path, BUILTIN_DIR / ref]:
-        if (candidate / "router.json").is_file():
-            return candidate
-    raise ModelLoadError(f"no threshold artefact at {ref!r} (looked in {base or '.'} and {BUILTIN_DIR})")
+    return find_artefact(ref, base, BUILTIN_DIR, what="threshold artefact")
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from modelyard._files import atomic_write
 from modelyard.errors import ModelLoadError
 
-__all__ = ["read_weights", "write_weights"]
+__all__ = ["find_artefact", "read_weights", "write_weights"]
 
 
 def write_weights(
@@ -51,3 +51,13 @@ def read_weights(directory: Path, *, fmt: str, what: str) -> tuple[dict[str, Any
     with np.load(weights, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     return meta, arrays
+
+
+def find_artefact(ref: str, base: Path | None, builtin: Path, *, what: str) -> Path:
+    """The artefact directory ``ref`` names: a path (relative to ``base``, then the working
+    directory) or the name of one shipped under ``builtin``; ModelLoadError saying where it looked."""
+    path = Path(ref)
+    for candidate in ([base / path] if base else []) + [path, builtin / ref]:
+        if (candidate / "router.json").is_file():
+            return candidate
+    raise ModelLoadError(f"no {what} at {ref!r} (looked in {base or '.'} and {builtin})")

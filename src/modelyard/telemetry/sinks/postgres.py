@@ -7,10 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelyard.errors import ConfigError, ModelLoadError
-from modelyard.telemetry.record import Record
 from modelyard.telemetry.sinks.base import Item
-from modelyard.telemetry.sinks.sql import Dialect, SqlStore, StoreView
-from modelyard.telemetry.view import Window
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+from modelyard.telemetry.sinks.store_reads import StoreReads
 
 __all__ = ["POSTGRES", "PostgresSink"]
 
@@ -29,7 +28,7 @@ POSTGRES = Dialect(
 INSTALL_HINT = "pip install 'modelyard[postgres]'  (psycopg 3)"
 
 
-class PostgresSink:
+class PostgresSink(StoreReads):
     def __init__(self, dsn_env: str, *, schema: str = "public", env: Mapping[str, str] | None = None) -> None:
         self.dsn_env = dsn_env
         self.schema = schema
@@ -75,30 +74,6 @@ class PostgresSink:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]:
-        return self.store.query(since=since, limit=limit)
-
-    def get(self, request_id: str) -> Record | None:
-        return self.store.get(request_id)
-
-    def read_view(
-        self,
-        window: Window,
-        *,
-        latest: int = 0,
-        recent_since: float | None = None,
-        family_cost: bool = False,
-        span: bool = False,
-    ) -> StoreView:
-        return self.store.read_view(
-            window, latest=latest, recent_since=recent_since, family_cost=family_cost, span=span
-        )
-
-    def prune(self, before: float) -> int:
-        """Delete records older than ``before`` (epoch s) through the writer's connection; rollups stay."""
-        assert self._conn is not None, "open() first"
-        return self.store.prune(self._conn, before)
 
     def __repr__(self) -> str:
         return f"PostgresSink(dsn_env={self.dsn_env!r}, schema={self.schema!r})"

@@ -6,10 +6,9 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelyard.telemetry.record import Record
 from modelyard.telemetry.sinks.base import Item
-from modelyard.telemetry.sinks.sql import Dialect, SqlStore, StoreView
-from modelyard.telemetry.view import Window
+from modelyard.telemetry.sinks.sql import Dialect, SqlStore
+from modelyard.telemetry.sinks.store_reads import StoreReads
 
 __all__ = ["SQLITE", "SqliteSink"]
 
@@ -28,7 +27,7 @@ SQLITE = Dialect(
 )
 
 
-class SqliteSink:
+class SqliteSink(StoreReads):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.name = f"sqlite:{self.path}"
@@ -54,30 +53,6 @@ class SqliteSink:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]:
-        return self.store.query(since=since, limit=limit)
-
-    def get(self, request_id: str) -> Record | None:
-        return self.store.get(request_id)
-
-    def read_view(
-        self,
-        window: Window,
-        *,
-        latest: int = 0,
-        recent_since: float | None = None,
-        family_cost: bool = False,
-        span: bool = False,
-    ) -> StoreView:
-        return self.store.read_view(
-            window, latest=latest, recent_since=recent_since, family_cost=family_cost, span=span
-        )
-
-    def prune(self, before: float) -> int:
-        """Delete records older than ``before`` (epoch s) through the writer's connection; rollups stay."""
-        assert self._conn is not None, "open() first"
-        return self.store.prune(self._conn, before)
 
     def journal_mode(self) -> str:
         conn = self._connect()
