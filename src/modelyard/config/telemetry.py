@@ -112,6 +112,16 @@ class TelemetrySettings(_Strict):
     queue_size: int = Field(default=10_000, ge=1, description="records waiting per sink before drops")
     batch_size: int = Field(default=200, ge=1)
     flush_interval_ms: float = Field(default=500.0, gt=0)
+    writer: Literal["auto", "thread", "process"] = Field(
+        default="auto",
+        description=(
+            "who writes each sink: 'thread' — a thread of the gateway process; 'process' — that thread hands "
+            "each batch to a child process owning the sink (open, write, prune, close), so database calls never "
+            "compete with the event loop for the GIL (not for JSONL to stdout, or sink objects that cannot be "
+            "rebuilt in a child); 'auto' — a process for sqlite and postgres sinks, a thread for jsonl and for "
+            "sink objects passed in code. See docs/telemetry-scale.md"
+        ),
+    )
     recent: int = Field(default=500, ge=0, description="records kept in memory for the live dashboard")
     capture_text: bool = Field(default=False, description="store prompt and answer text (privacy!)")
     max_text_chars: int = Field(default=2000, ge=0)

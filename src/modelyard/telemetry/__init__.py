@@ -1,6 +1,7 @@
 """Telemetry: one record per request, sinks off the request path, metrics, traces, reports.
 
 engine ──trace──▶ TelemetryHub ──▶ Record ──▶ bounded queue ──▶ sink thread (jsonl / sqlite / postgres)
+                      │                  │                          └─(telemetry.writer: process)─▶ writer process
                       │                  └──▶ Prometheus registry (per engine)
                       └──▶ OpenTelemetry spans (when enabled), live ring for the dashboard
 """

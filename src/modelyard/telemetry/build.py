@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from modelyard.config import Config
 from modelyard.config.telemetry import PostgresSinkSpec
 from modelyard.errors import ConfigError
-from modelyard.telemetry.hub import TelemetryHub
+from modelyard.telemetry.hub import TelemetryHub, writer_mode
 from modelyard.telemetry.metrics import BreakerStates
 from modelyard.telemetry.privacy import SecretScrubber, TextPolicy, load_hook
 from modelyard.telemetry.sinks import create_sink
@@ -38,6 +38,10 @@ def build_hub(
 
         spans = SpanBuilder(settings.tracing)
     sinks = [create_sink(spec, env) for spec in settings.sinks]
+    writers = [
+        writer_mode(settings.writer, sink, auto_process=spec.kind in ("sqlite", "postgres"))
+        for spec, sink in zip(settings.sinks, sinks, strict=True)
+    ]
     return TelemetryHub(
-        settings, config.models, sinks=sinks, scrub=scrub, text=text, spans=spans, breakers=breakers
+        settings, config.models, sinks=sinks, scrub=scrub, text=text, spans=spans, breakers=breakers, writers=writers
     )

@@ -5,6 +5,11 @@ keeps the record in a small ring for the live dashboard and offers it to
 each sink's bounded queue — never waiting on I/O. Spans are built only when
 tracing is on. Text reaches the hub only when ``capture_text`` is on (the
 engine asks ``captures_text`` first).
+
+Each sink is written by its worker's thread, or by a child process the
+thread feeds (``telemetry.writer``, see `writer_mode`). A hub dropped
+without ``close`` stops its workers when it is garbage-collected: they
+drain, close their sinks and reap their writer processes.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from modelyard.config.models import ModelSpec
 from modelyard.config.telemetry import TelemetrySettings
@@ -24,14 +30,31 @@ from modelyard.telemetry.privacy import SecretScrubber, TextPolicy
 from modelyard.telemetry.record import Feedback, Record
 from modelyard.telemetry.sinks.base import RecordStore, Sink, ViewStore
 from modelyard.telemetry.worker import SinkStats, SinkWorker
+from modelyard.telemetry.writer_process import writer_spec
 from modelyard.types import RequestTrace
 
 if TYPE_CHECKING:
     from modelyard.telemetry.tracing import SpanBuilder
 
-__all__ = ["TelemetryHub"]
+__all__ = ["TelemetryHub", "WriterMode", "writer_mode"]
 
 log = logging.getLogger("modelyard.telemetry")
+
+WriterMode = Literal["thread", "process"]
+
+
+def writer_mode(setting: str, sink: Sink, *, auto_process: bool = False) -> WriterMode:
+    """How ``sink`` is written under ``telemetry.writer: setting`` (auto, thread, process).
+
+    ``process`` only for a sink a child can rebuild (``writer_spec()`` is not None: SQLite, PostgreSQL,
+    JSONL to a file); ``auto`` means process only when ``auto_process`` (`build_hub` sets it for the
+    configured sqlite and postgres sinks), so sink objects passed in code stay on a thread.
+    """
+    if setting == "thread" or writer_spec(sink) is None:
+        return "thread"
+    if setting == "process" or auto_process:
+        return "process"
+    return "thread"
 
 
 class TelemetryHub:
@@ -45,8 +68,13 @@ class TelemetryHub:
         text: TextPolicy | None = None,
         spans: SpanBuilder | None = None,
         breakers: BreakerStates | None = None,
+        writers: Sequence[WriterMode] | None = None,
     ) -> None:
+        """``writers``: per sink, thread or process; default `writer_mode` of ``settings.writer``."""
         self.settings = settings
+        modes = list(writers) if writers is not None else [writer_mode(settings.writer, s) for s in sinks]
+        if len(modes) != len(sinks):
+            raise ValueError(f"{len(modes)} writer modes for {len(sinks)} sinks")
         self.models = models
         self.scrub = scrub or SecretScrubber()
         self.text = text
@@ -62,9 +90,12 @@ class TelemetryHub:
                     settings.retention.records_days * 86_400.0 if settings.retention.records_days else None
                 ),
                 prune_every_s=settings.retention.prune_every_s,
+                process=mode == "process",
             )
-            for s in sinks
+            for s, mode in zip(sinks, modes, strict=True)
         ]
+        # dropped without close: stop the workers (drain, close, reap) — never references the hub itself
+        self._finalizer = weakref.finalize(self, _stop_workers, tuple(self.workers))
         self.metrics = (
             TelemetryMetrics(breakers=breakers, sinks=self.sink_stats) if settings.metrics else None
         )
@@ -163,6 +194,7 @@ class TelemetryHub:
         if self._closed:
             return
         self._closed = True
+        self._finalizer.detach()
         for worker in self.workers:
             worker.close(timeout)
         if self.spans is not None:
@@ -170,3 +202,8 @@ class TelemetryHub:
 
     def __repr__(self) -> str:
         return f"TelemetryHub(sinks={[w.sink.name for w in self.workers]}, capture_text={self.captures_text})"
+
+
+def _stop_workers(workers: tuple[SinkWorker, ...]) -> None:
+    for worker in workers:
+        worker.stop()

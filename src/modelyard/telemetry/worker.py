@@ -8,6 +8,13 @@ there in batches of up to ``batch_size``. Waking a thread per request cost
 more than the write itself (a condition notify and a GIL hand-off each time).
 A failed write is logged (at most once a minute) and its items counted as
 failed. A sink that cannot open is retried on the next batch.
+
+With ``process=True`` the thread does not call the sink itself: it hands
+each batch to a `ProcessWriter`, whose child process owns a copy of the sink
+built from its ``writer_spec()`` (open, write, prune and close run there),
+and waits for the child's answer — so ``flush`` still means "written", and
+``offer``, ``flush``, ``close``, ``pending`` and ``stats`` behave the same.
+The worker's ``sink`` stays the object it was given (for reading back).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from modelyard.telemetry.sinks.base import Item, Sink
+from modelyard.telemetry.writer_process import ProcessWriter, SinkProcessError, writer_spec
 
 __all__ = ["SinkStats", "SinkWorker"]
 
@@ -54,8 +62,17 @@ class SinkWorker:
         flush_interval_s: float,
         retention_s: float | None = None,
         prune_every_s: float = 300.0,
+        process: bool = False,
     ) -> None:
         self.sink = sink
+        #: the process writing for this sink (``process=True``), else None: the thread calls the sink
+        self.writer: ProcessWriter | None = None
+        self._target: Sink = sink
+        if process:
+            spec = writer_spec(sink)
+            if spec is None:
+                raise ValueError(f"telemetry sink {sink.name} cannot be written from a process (no writer_spec)")
+            self.writer = self._target = ProcessWriter(spec, name=sink.name)
         self.retention_s = retention_s
         self.prune_every_s = prune_every_s
         self._next_prune = 0.0
@@ -112,6 +129,19 @@ class SinkWorker:
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.warning("telemetry sink %s did not drain in %.1fs; closing anyway", self.sink.name, timeout)
+            if self.writer is not None:  # the batch in the child fails, later ones are refused: the thread ends
+                self.writer.kill()
+                self._thread.join(1.0)
+
+    def stop(self) -> None:
+        """Like `close` without waiting: the thread drains, closes the sink (and its process) and ends."""
+        self._stop = True
+        self._wake.set()
+
+    @property
+    def mode(self) -> str:
+        """``process`` when a child process writes for this sink, else ``thread``."""
+        return "thread" if self.writer is None else "process"
 
     def pending(self) -> list[Item]:
         """A copy of what waits in the queue (not the batch being written)."""
@@ -138,7 +168,7 @@ class SinkWorker:
 
     def _maybe_prune(self) -> None:
         """Every ``prune_every_s``, delete records older than ``retention_s`` (sinks that can)."""
-        prune = getattr(self.sink, "prune", None)
+        prune = getattr(self._target, "prune", None) if hasattr(self.sink, "prune") else None
         if self.retention_s is None or prune is None or not self._opened:
             return
         now = time.monotonic()
@@ -179,13 +209,16 @@ class SinkWorker:
     def _write(self, batch: list[Item]) -> None:
         try:
             if not self._opened:
-                self.sink.open()
+                self._target.open()
                 self._opened = True
-            self.sink.write(batch)
+            self._target.write(batch)
         except Exception as exc:  # a sink failure must never reach a request
             with self._lock:
                 self.failed += len(batch)
-                self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                if isinstance(exc, SinkProcessError):  # the child's error already reads "Type: message"
+                    self.last_error = str(exc)[:400]
+                else:
+                    self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
             now = time.monotonic()
             if now - self._last_logged >= _LOG_EVERY_S:
                 self._last_logged = now
@@ -198,6 +231,6 @@ class SinkWorker:
         if not self._opened:
             return
         try:
-            self.sink.close()
+            self._target.close()
         except Exception:
             log.exception("closing telemetry sink %s failed", self.sink.name)

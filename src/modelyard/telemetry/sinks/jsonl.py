@@ -44,6 +44,12 @@ class JsonlSink:
             self._out.close()
         self._out = None
 
+    def writer_spec(self) -> dict[str, str] | None:
+        """What a writer process builds this sink from; None for stdout (``-``), which stays the gateway's."""
+        if self.path == "-":
+            return None
+        return {"kind": "jsonl", "path": str(Path(self.path).expanduser().absolute())}
+
     # -- reading back ------------------------------------------------------------
 
     def query(self, *, since: float | None = None, limit: int | None = None) -> list[Record]:

@@ -75,5 +75,15 @@ class PostgresSink(StoreReads):
             self._conn.close()
             self._conn = None
 
+    def writer_spec(self) -> dict[str, object]:
+        """What a writer process builds this sink from: of the environment, only the DSN variable
+        (empty when unset: the child's ``open`` then fails as this sink's would). Never log it."""
+        return {
+            "kind": "postgres",
+            "dsn_env": self.dsn_env,
+            "schema": self.schema,
+            "env": {self.dsn_env: self._env.get(self.dsn_env, "")},
+        }
+
     def __repr__(self) -> str:
         return f"PostgresSink(dsn_env={self.dsn_env!r}, schema={self.schema!r})"

@@ -54,6 +54,10 @@ class SqliteSink(StoreReads):
             self._conn.close()
             self._conn = None
 
+    def writer_spec(self) -> dict[str, str]:
+        """What a writer process builds this sink from (`modelyard.telemetry.writer_process`)."""
+        return {"kind": "sqlite", "path": str(self.path.absolute())}
+
     def journal_mode(self) -> str:
         conn = self._connect()
         try:

@@ -1,0 +1,107 @@
+"""The pipe protocol between a sink's writer thread and its writer process.
+
+Every message, both ways, is one frame: a 4-byte big-endian length, then that
+many bytes — an op byte and its payload.
+
+| op | direction | payload | answer |
+|---|---|---|---|
+| ``O`` open | thread → process | JSON: the sink to build (`Spec`) | ``K`` or ``E`` |
+| ``W`` write | thread → process | per item: a tag (``R`` record, ``F`` feedback), a 4-byte length, JSON | ``K``/``E`` |
+| ``P`` prune | thread → process | seconds since the epoch, as text | ``K`` + records deleted, as text, or ``E`` |
+| ``C`` close | thread → process | empty | ``K`` or ``E``, then the process exits |
+| ``K`` done | process → thread | per request above | |
+| ``E`` failed | process → thread | ``Type: message`` of the exception (≤ 300 characters) | |
+
+End of input (the gateway closed the pipe or died) closes the sink and ends
+the process, like ``C``. Items are pydantic's JSON (``__pydantic_serializer__``,
+~3 µs per record; pickling the models costs ~4× that) and are validated again
+on the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO, Any
+
+from modelyard.telemetry.record import Feedback, Record
+from modelyard.telemetry.sinks.base import Item
+
+__all__ = [
+    "CLOSE",
+    "DONE",
+    "FAILED",
+    "OPEN",
+    "PRUNE",
+    "WRITE",
+    "Spec",
+    "decode_items",
+    "encode_items",
+    "read_frame",
+    "write_frame",
+]
+
+OPEN, WRITE, PRUNE, CLOSE = b"O", b"W", b"P", b"C"
+DONE, FAILED = b"K", b"E"
+
+#: what a writer process builds its sink from: ``{"kind": "sqlite" | "postgres" | "jsonl", …}`` (see each
+#: sink's ``writer_spec``); a PostgreSQL spec carries the one environment variable holding its DSN
+Spec = dict[str, Any]
+
+_RECORD, _FEEDBACK = b"R"[0], b"F"[0]
+_to_record = Record.__pydantic_serializer__.to_json
+_to_feedback = Feedback.__pydantic_serializer__.to_json
+
+
+def encode_items(items: Sequence[Item]) -> bytes:
+    """One ``W`` payload: each item tagged, length-prefixed, as its model's JSON."""
+    parts: list[bytes] = []
+    for item in items:
+        if isinstance(item, Record):
+            body = _to_record(item)
+            parts.append(b"R" + len(body).to_bytes(4, "big") + body)
+        else:
+            body = _to_feedback(item)
+            parts.append(b"F" + len(body).to_bytes(4, "big") + body)
+    return b"".join(parts)
+
+
+def decode_items(payload: bytes) -> list[Item]:
+    """The items of a ``W`` payload, validated; ValueError on a malformed payload."""
+    out: list[Item] = []
+    at, end = 0, len(payload)
+    while at < end:
+        if at + 5 > end:
+            raise ValueError(f"truncated item header at byte {at}")
+        tag = payload[at]
+        size = int.from_bytes(payload[at + 1 : at + 5], "big")
+        body = payload[at + 5 : at + 5 + size]
+        if len(body) != size:
+            raise ValueError(f"truncated item at byte {at}: {len(body)} of {size} bytes")
+        if tag == _RECORD:
+            out.append(Record.model_validate_json(body))
+        elif tag == _FEEDBACK:
+            out.append(Feedback.model_validate_json(body))
+        else:
+            raise ValueError(f"unknown item tag {tag!r} at byte {at}")
+        at += 5 + size
+    return out
+
+
+def write_frame(out: IO[bytes], op: bytes, payload: bytes = b"") -> None:
+    """Send one frame and flush it (raises OSError, e.g. BrokenPipeError, when the other side is gone)."""
+    out.write((len(payload) + 1).to_bytes(4, "big") + op)
+    if payload:
+        out.write(payload)
+    out.flush()
+
+
+def read_frame(inp: IO[bytes]) -> tuple[bytes, bytes] | None:
+    """``(op, payload)`` of the next frame; None at end of input (also mid-frame: the writer died)."""
+    head = inp.read(4)
+    if len(head) < 4:
+        return None
+    size = int.from_bytes(head, "big")
+    body = inp.read(size)
+    if len(body) < size or size < 1:
+        return None
+    return body[:1], body[1:]

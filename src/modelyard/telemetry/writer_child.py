@@ -1,0 +1,121 @@
+"""A sink's writer process: ``python -m modelyard.telemetry.writer_child`` (started by `ProcessWriter`).
+
+It owns the real sink — open (migrations), write, prune, close — and answers
+each frame of `modelyard.telemetry.wire` on its stdout. Its own prints and
+log lines go to stderr: stdout is kept for frames. It ignores SIGINT and
+SIGTERM (a Ctrl-C at the terminal reaches the whole process group; the
+gateway must still be able to drain into it) and ends when the gateway
+sends ``C`` or its end of the pipe closes (the gateway exited or died), so it
+never outlives the process that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import IO, Any
+
+from modelyard.telemetry.sinks.base import Sink
+from modelyard.telemetry.wire import (
+    CLOSE,
+    DONE,
+    FAILED,
+    OPEN,
+    PRUNE,
+    WRITE,
+    Spec,
+    decode_items,
+    read_frame,
+    write_frame,
+)
+
+__all__ = ["build_sink", "main", "serve"]
+
+
+def build_sink(spec: Spec) -> Sink:
+    """The sink a `Spec` describes (ValueError for an unknown kind)."""
+    kind = spec.get("kind")
+    if kind == "sqlite":
+        from modelyard.telemetry.sinks.sqlite import SqliteSink
+
+        return SqliteSink(spec["path"])
+    if kind == "postgres":
+        from modelyard.telemetry.sinks.postgres import PostgresSink
+
+        return PostgresSink(spec["dsn_env"], schema=spec["schema"], env=dict(spec["env"]))
+    if kind == "jsonl":
+        from modelyard.telemetry.sinks.jsonl import JsonlSink
+
+        return JsonlSink(spec["path"])
+    raise ValueError(f"a writer process cannot build a sink of kind {kind!r}")
+
+
+def _error(exc: BaseException) -> bytes:
+    return f"{type(exc).__name__}: {str(exc)[:300]}".encode()
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """Answer frames until ``C`` or end of input; the sink is closed on the way out."""
+    sink: Sink | None = None
+    try:
+        while (frame := read_frame(inp)) is not None:
+            op, payload = frame
+            if op == CLOSE:
+                break
+            try:
+                answer = b""
+                if op == OPEN:
+                    if sink is not None:
+                        raise RuntimeError("the sink is already open")
+                    built = build_sink(json.loads(payload))
+                    built.open()
+                    sink = built
+                elif sink is None:
+                    raise RuntimeError(f"op {op!r} before open")
+                elif op == WRITE:
+                    sink.write(decode_items(payload))
+                elif op == PRUNE:
+                    prune: Any = getattr(sink, "prune", None)
+                    answer = str(int(prune(float(payload)))).encode() if prune is not None else b"0"
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+            except Exception as exc:  # reported to the gateway, which counts the batch as failed
+                write_frame(out, FAILED, _error(exc))
+            else:
+                write_frame(out, DONE, answer)
+    finally:
+        closed_ok = True
+        if sink is not None:
+            try:
+                sink.close()
+            except Exception as exc:
+                closed_ok = False
+                _try_send(out, FAILED, _error(exc))
+        if closed_ok:
+            _try_send(out, DONE, b"")
+
+
+def _try_send(out: IO[bytes], op: bytes, payload: bytes) -> None:
+    try:
+        write_frame(out, op, payload)
+    except OSError:  # the gateway is gone: nobody to tell
+        pass
+
+
+def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    inp = os.fdopen(os.dup(0), "rb")
+    out = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)  # stray writes to stdout (C libraries, prints) land on stderr, not in the frames
+    sys.stdout = sys.stderr
+    serve(inp, out)
+
+
+if __name__ == "__main__":
+    main()
