@@ -9,21 +9,19 @@ handler in `modelyard.server.app`.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive
 
 from modelyard.engine import Engine
 from modelyard.errors import ModelyardError, RequestError, UnknownModelError
 from modelyard.media.prepare import MediaGate
 from modelyard.pipeline import PipelineRunner
 from modelyard.server.context import RequestInfo, request_info
+from modelyard.server.disconnect import unless_client_leaves
 from modelyard.server.errors import PayloadTooLargeError, Redactor, invalid_body
 from modelyard.server.hints import routing_hints
 from modelyard.server.jsonio import JSONDecodeError, dumps, loads
@@ -42,7 +40,6 @@ from modelyard.types import ChatRequest, EmbeddingRequest, RequestTrace, StreamC
 __all__ = ["OpenAIAPI"]
 
 _JSON = "application/json"
-T = TypeVar("T")
 
 
 def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -62,8 +59,13 @@ class OpenAIAPI:
         self._entries = {entry["id"]: entry for entry in model_entries(engine.config)}
         for name, spec in engine.config.pipelines.items():  # callable as model "pipeline:NAME" (docs/pipelines.md)
             self._entries[f"pipeline:{name}"] = {
-                "id": f"pipeline:{name}", "object": "model", "created": 0, "owned_by": "modelyard-pipeline",
-                "kind": "pipeline", "stages": list(spec.stages), "description": spec.description,
+                "id": f"pipeline:{name}",
+                "object": "model",
+                "created": 0,
+                "owned_by": "modelyard-pipeline",
+                "kind": "pipeline",
+                "stages": list(spec.stages),
+                "description": spec.description,
             }
         self._models_body = dumps({"object": "list", "data": list(self._entries.values())})
         self.media = MediaGate(engine.config.media)  # image checks at the edge, before routing
@@ -110,7 +112,7 @@ class OpenAIAPI:
         if chat.stream:
             return await self._stream(chat, trace, info)
 
-        done = await _unless_client_leaves(request.receive, self._runner(chat).chat(chat, trace=trace))
+        done = await unless_client_leaves(request.receive, self._runner(chat).chat(chat, trace=trace))
         if done is None:  # nobody is left to answer; the upstream calls were cancelled, as for a stream
             return Response(status_code=499)
         response, decision = done.response, done.decision
@@ -151,9 +153,7 @@ class OpenAIAPI:
         def finish() -> dict[str, Any]:
             final = trace.decision or decision
             info.cost_usd = trace.cost_usd
-            return extension(
-                final, trace, model=trace.answered_by or model, family=family, simulated=simulated
-            )
+            return extension(final, trace, model=trace.answered_by or model, family=family, simulated=simulated)
 
         def on_error(exc: ModelyardError | None) -> None:
             info.cost_usd = trace.cost_usd
@@ -272,44 +272,6 @@ def _check_n(n: Any, limit: int) -> None:
         )
 
 
-async def _unless_client_leaves(receive: Receive, work: Awaitable[T], *, after_s: float = 0.2) -> T | None:
-    """``work``'s result; None if the client disconnects first, ``work`` then cancelled (its upstream calls closed).
-
-    The body has been read, so ``receive`` only returns once the client is gone.
-    Watching costs a task, so it starts only once ``work`` has run ``after_s``:
-    a quick answer pays one timer, a client that leaves a slow one is noticed
-    within ``after_s`` (a stream notices at once; `SSEResponse` watches anyway).
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-    watcher: asyncio.Task[None] | None = None
-
-    async def watch() -> None:
-        nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()  # ``work`` is cancelled where it waits
-
-    def start_watching() -> None:
-        nonlocal watcher
-        watcher = loop.create_task(watch())
-
-    timer = loop.call_later(after_s, start_watching)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:  # cancelled by the watcher alone
-            return None
-        raise
-    finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
-
-
 def _too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(f"the request body is larger than {limit} bytes", code="request_too_large")
 
@@ -326,6 +288,4 @@ def _texts(raw: Any) -> list[str]:
             param="input",
             code="unsupported_value",
         )
-    raise RequestError(
-        "input must be a string or a non-empty list of strings", param="input", code="invalid_value"
-    )
+    raise RequestError("input must be a string or a non-empty list of strings", param="input", code="invalid_value")

@@ -17,14 +17,15 @@ cancels the upstream stream instead of letting it run to the end unread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import ModelyardError
+from modelyard.server.disconnect import unless_client_leaves
 from modelyard.server.errors import Redactor, describe, error_body
 from modelyard.server.jsonio import dumps
 from modelyard.types import StreamChunk, Usage
@@ -140,19 +141,14 @@ class SSEResponse:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         try:
-            async with anyio.create_task_group() as group:
-
-                async def watch_disconnect() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    group.cancel_scope.cancel()
-
-                group.start_soon(watch_disconnect)
-                await self._pump(send)
-                group.cancel_scope.cancel()
+            await unless_client_leaves(receive, self._pump(send))  # a client gone cancels the upstream stream
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.close()
+            closing = asyncio.ensure_future(self.close())
+            try:
+                await asyncio.shield(closing)  # closed even when this task is cancelled (shutdown)
+            except asyncio.CancelledError:
+                await closing
+                raise
 
     async def _pump(self, send: Send) -> None:
         async def emit(data: bytes) -> None:
