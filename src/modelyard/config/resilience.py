@@ -197,7 +197,15 @@ class StateSettings(_Strict):
     backend: Literal["memory", "redis"] = "memory"
     url: RedisUrl = "redis://127.0.0.1:6379/0"
     prefix: str = Field(default="modelyard", min_length=1)
-    refresh_ms: float = Field(default=250.0, ge=0, description="how stale a shared breaker view may get")
+    refresh_ms: float = Field(
+        default=250.0, ge=0, description="how stale a process's view of a shared breaker may get (ms)"
+    )
+    flush_ms: float = Field(
+        default=100.0,
+        ge=0,
+        description="how long a closed breaker's successes wait in the process before they are written (ms; "
+        "failures are written at once; 0 writes every success at once)",
+    )
 
 
 class ResilienceSettings(_Strict):

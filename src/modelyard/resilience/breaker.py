@@ -1,33 +1,67 @@
-"""Circuit breakers per model endpoint.
+"""Circuit breakers per model endpoint, over a state backend.
 
-The state machine is a pure function over a small JSON-able record (`admit`,
-`record`), so the in-process and the Redis backend run the very same code, and
-hypothesis can test it against a reference model with a fake clock.
+The state machine is pure (`modelyard.resilience.breaker_machine`: `admit`,
+`record`, `merge_successes`); this module runs it against the store.
 
-    closed ──(N consecutive failures, or failure rate ≥ r over the window
-              after ≥ min_calls)──▶ open
-    open ──(cool-down elapsed; next call becomes a probe)──▶ half_open
-    half_open ──(all probes succeed)──▶ closed
-    half_open ──(a probe fails)──▶ open
+**In-process state** (``backend: memory``): every admission and every outcome is
+one atomic update of the model's record — exact, and free.
 
-Each record carries a generation number bumped on every transition; an
-outcome reported for a call admitted under an older generation is ignored, so
-a slow call that started before the breaker opened cannot close it.
+**Shared state** (Redis, several processes; `Sharing`): an atomic update is a
+network round trip, and every request of every process would queue on the same
+record. So a steady-state request makes none:
+
+- *Admission while closed* reads this process's view of the shared record, re-read
+  (one MGET for every model, `BreakerBoard.refresh`) once it is older than
+  ``state.refresh_ms``. Staleness bound: after another process opens a breaker,
+  this one keeps admitting calls to that model for at most ``refresh_ms`` plus one
+  round trip; their outcomes carry the old generation and are ignored. An *open*
+  breaker still cooling down refuses from the view too (nothing can close it
+  before its cool-down ends).
+- *Successes while closed* are counted here and added to the shared record in the
+  background (write-behind, `merge_successes`), at most ``state.flush_ms`` after
+  they happen, with their own times (window slot, end of a failure run).
+- *Failures* are written at once, together with this process's pending successes,
+  so they open the breaker as promptly as before. The failure rate they are judged
+  by may miss the last ``flush_ms`` of *other* processes' successes (it can open a
+  little early, never late). *Neutral* outcomes of closed calls change nothing and
+  cost nothing.
+- *Once the cool-down is over, and while half-open*, every admission and every
+  probe's outcome is the atomic update as before, so ``half_open_probes`` holds
+  across all processes.
+- *The store unreachable*: a refresh or a write that fails raises
+  `StateUnavailableError` (HTTP 503, as before) and marks the view stale, so the
+  next admission asks the store again; with only breakers in the store, a process
+  keeps answering on its view for at most ``refresh_ms`` after the store went away.
+
+``flush_ms: 0`` writes every success at once and ``refresh_ms: 0`` re-reads on every
+admission (the old behaviour, 3 round trips per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from modelyard.config.resilience import BreakerSettings, ResilienceSettings
 from modelyard.errors import ErrorKind, UpstreamServerError
-from modelyard.resilience.state.base import StateBackend
+from modelyard.resilience.breaker_machine import (
+    Admission,
+    Outcome,
+    State,
+    SuccessBatch,
+    Transition,
+    admit,
+    merge_successes,
+    record,
+    slot_of,
+)
+from modelyard.resilience.state.base import StateBackend, StateUnavailableError
 
 __all__ = [
     "Admission",
@@ -35,6 +69,7 @@ __all__ = [
     "BreakerBoard",
     "CircuitOpenError",
     "Outcome",
+    "Sharing",
     "Transition",
     "admit",
     "record",
@@ -42,9 +77,8 @@ __all__ = [
 
 log = logging.getLogger("modelyard.resilience")
 
-State = Literal["closed", "open", "half_open"]
-Outcome = Literal["success", "failure", "neutral"]
-_BUCKETS = 10
+T = TypeVar("T")
+Record = dict[str, Any]
 
 
 class CircuitOpenError(UpstreamServerError):
@@ -58,107 +92,24 @@ class CircuitOpenError(UpstreamServerError):
 
 
 @dataclass(frozen=True)
-class Transition:
-    model: str
-    old: State
-    new: State
-    reason: str
-    at: float
+class Sharing:
+    """How a breaker over a store shared between processes saves round trips (module docstring).
 
+    ``refresh_s``: the oldest view of the shared record a closed breaker admits from (seconds).
+    ``flush_s``: the longest a closed breaker's success waits here before it is written
+    (seconds; 0 writes each at once).
+    """
 
-@dataclass(frozen=True)
-class Admission:
-    allowed: bool
-    state: State
-    generation: int
-    retry_in: float = 0.0
-    probe: bool = False
-
-
-def _fresh(now: float) -> dict[str, Any]:
-    return {
-        "state": "closed",
-        "gen": 0,
-        "consec": 0,
-        "opened_at": 0.0,
-        "since": now,
-        "probes": 0,
-        "probe_ok": 0,
-        "buckets": [],
-        "reason": "",
-    }
-
-
-def _move(rec: dict[str, Any], new: State, reason: str, now: float) -> Transition:
-    old: State = rec["state"]
-    rec.update(state=new, gen=rec["gen"] + 1, since=now, probes=0, probe_ok=0, reason=reason)
-    if new == "open":
-        rec["opened_at"] = now
-    if new == "closed":
-        rec.update(consec=0, buckets=[])
-    return Transition("", old, new, reason, now)
-
-
-def admit(
-    old: dict[str, Any] | None, cfg: BreakerSettings, now: float
-) -> tuple[dict[str, Any], tuple[Admission, Transition | None]]:
-    """May a call start now? Moves open → half_open once the cool-down has passed."""
-    rec = dict(old) if old is not None else _fresh(now)
-    moved: Transition | None = None
-    if rec["state"] == "open":
-        if now - rec["opened_at"] < cfg.cooldown_s:
-            wait = rec["opened_at"] + cfg.cooldown_s - now
-            return rec, (Admission(False, "open", rec["gen"], retry_in=wait), None)
-        moved = _move(rec, "half_open", f"cool-down of {cfg.cooldown_s:g}s elapsed", now)
-    if rec["state"] == "half_open":
-        if rec["probes"] >= cfg.half_open_probes and now - rec["since"] >= cfg.cooldown_s:
-            rec.update(probes=0, since=now)  # probes never reported back (cancelled, crashed): retry them
-        if rec["probes"] >= cfg.half_open_probes:
-            return rec, (Admission(False, "half_open", rec["gen"], retry_in=cfg.cooldown_s), moved)
-        rec["probes"] += 1
-        return rec, (Admission(True, "half_open", rec["gen"], probe=True), moved)
-    return rec, (Admission(True, "closed", rec["gen"]), moved)
-
-
-def record(
-    old: dict[str, Any] | None, cfg: BreakerSettings, now: float, outcome: Outcome, generation: int
-) -> tuple[dict[str, Any], Transition | None]:
-    """Report how an admitted call ended; may open or close the breaker."""
-    rec = dict(old) if old is not None else _fresh(now)
-    if rec["gen"] != generation or rec["state"] == "open":
-        return rec, None
-    if rec["state"] == "half_open":
-        if outcome == "failure":
-            return rec, _move(rec, "open", "a half-open probe failed", now)
-        if outcome == "neutral":
-            rec["probes"] = max(0, rec["probes"] - 1)
-            return rec, None
-        rec["probe_ok"] += 1
-        if rec["probe_ok"] >= cfg.half_open_probes:
-            return rec, _move(rec, "closed", f"{rec['probe_ok']} probe(s) succeeded", now)
-        return rec, None
-    if outcome == "neutral":
-        return rec, None
-    width = cfg.window_s / _BUCKETS
-    idx = math.floor(now / width)
-    buckets = [list(b) for b in rec["buckets"] if b[0] > idx - _BUCKETS]
-    if not buckets or buckets[-1][0] != idx:
-        buckets.append([idx, 0, 0])
-    buckets[-1][1 if outcome == "success" else 2] += 1
-    rec["buckets"] = buckets
-    rec["consec"] = rec["consec"] + 1 if outcome == "failure" else 0
-    if rec["consec"] >= cfg.failure_threshold:
-        return rec, _move(rec, "open", f"{rec['consec']} consecutive failures", now)
-    calls = sum(b[1] + b[2] for b in buckets)
-    failures = sum(b[2] for b in buckets)
-    if outcome == "failure" and calls >= cfg.min_calls and failures / calls >= cfg.failure_rate:
-        reason = f"failure rate {failures}/{calls} ≥ {cfg.failure_rate:g} over {cfg.window_s:g}s"
-        return rec, _move(rec, "open", reason, now)
-    return rec, None
+    refresh_s: float
+    flush_s: float
 
 
 class Breaker:
-    """One model's breaker over a state backend."""
+    """One model's breaker over a state backend.
+
+    ``sharing`` (None: every step is an atomic update) turns on the shared-store mode of the module
+    docstring; ``refresh`` re-reads the view (the board's MGET; default: this record's own GET).
+    """
 
     def __init__(
         self,
@@ -168,6 +119,8 @@ class Breaker:
         *,
         clock: Callable[[], float] = time.time,
         on_transition: Callable[[Transition], None] | None = None,
+        sharing: Sharing | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.model = model
         self.cfg = cfg
@@ -176,24 +129,30 @@ class Breaker:
         self._clock = clock
         self._on_transition = on_transition
         self._ttl = int(max(cfg.window_s, cfg.cooldown_s) * 4) + 60
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: Record | None = None
+        self._sharing = sharing
+        self._refresh = refresh or self._read_own
+        self._seen_at = -math.inf  # time.monotonic() of the read or write that gave `snapshot`
+        self._pending: SuccessBatch | None = None
+        self._flusher: asyncio.Task[None] | None = None  # the write-behind timer, then its write
+        self._flush_due = False  # the timer has fired: its write is running, do not cancel it
+        self._closed = False
 
     def outcome_of(self, kind: ErrorKind | None) -> Outcome:
         if kind is None:
             return "success"
         return "failure" if kind in self.cfg.failure_on else "neutral"
 
+    # -- the two questions -----------------------------------------------------------
+
     async def admit(self) -> Admission:
         if not self.cfg.enabled:
             return Admission(True, "closed", -1)
+        if self._sharing is not None and (cached := await self._admit_from_view()) is not None:
+            return cached
         now = self._clock()
         cfg = self.cfg
-
-        def step(old: dict[str, Any] | None) -> tuple[dict[str, Any], tuple[dict[str, Any], Admission, Any]]:
-            new, (adm, moved) = admit(old, cfg, now)
-            return new, (new, adm, moved)
-
-        self.snapshot, adm, moved = await self._state.update_json(self.key, step, self._ttl)
+        adm, moved = await self._update(lambda old: admit(old, cfg, now))
         self._announce(moved)
         return adm
 
@@ -201,14 +160,143 @@ class Breaker:
         if not self.cfg.enabled:
             return None
         now = self._clock()
+        batch: SuccessBatch | None = None
+        if self._sharing is not None and admission.state == "closed" and not admission.probe:
+            if outcome == "neutral":
+                return None  # a closed breaker ignores it (breaker_machine.record): nothing to write
+            if outcome == "success" and self._sharing.flush_s > 0:
+                self._count_success(admission.generation, now)
+                return None
+            batch = self._take_pending()  # published with this outcome, before it
         cfg = self.cfg
 
-        def step(old: dict[str, Any] | None) -> tuple[dict[str, Any], tuple[dict[str, Any], Any]]:
-            new, moved = record(old, cfg, now, outcome, admission.generation)
-            return new, (new, moved)
+        def step(old: Record | None) -> tuple[Record, Transition | None]:
+            merged = merge_successes(old, cfg, now, batch) if batch is not None else old
+            return record(merged, cfg, now, outcome, admission.generation)
 
-        self.snapshot, moved = await self._state.update_json(self.key, step, self._ttl)
+        try:
+            moved = await self._update(step)
+        except BaseException:
+            if batch is not None:
+                self._put_back(batch)
+            raise
         return self._announce(moved)
+
+    # -- shared-store mode -------------------------------------------------------------
+
+    async def _admit_from_view(self) -> Admission | None:
+        """Closed, or open and cooling down, as last seen (re-read when stale); None: ask the store."""
+        assert self._sharing is not None
+        if self._sharing.refresh_s <= 0:
+            return None  # no staleness allowed: every admission is the atomic update
+        if time.monotonic() - self._seen_at >= self._sharing.refresh_s:
+            await self._refresh()
+        rec = self.snapshot
+        if rec is None or rec["state"] == "closed":
+            return Admission(True, "closed", 0 if rec is None else rec["gen"])
+        left = rec["opened_at"] + self.cfg.cooldown_s - self._clock()
+        if rec["state"] == "open" and left > 0:
+            return Admission(False, "open", rec["gen"], retry_in=left)
+        return None
+
+    def seen(self, rec: Record | None, read_at: float) -> None:
+        """A read of the shared record sent at ``read_at`` (monotonic); kept unless a newer one is held."""
+        if read_at > self._seen_at:
+            self.snapshot, self._seen_at = rec, read_at
+
+    async def _read_own(self) -> None:
+        at = time.monotonic()
+        (rec,) = await self._state.read_json([self.key])
+        self.seen(rec, at)
+
+    def _count_success(self, generation: int, now: float) -> None:
+        assert self._sharing is not None
+        pending = self._pending
+        if pending is None or generation > pending.gen:
+            pending = self._pending = SuccessBatch(generation)  # an older generation's batch is stale
+        elif generation < pending.gen:
+            return  # stale: the breaker has moved on since this call was admitted
+        pending.add(slot_of(self.cfg, now), now)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flusher is None and not self._closed and self._sharing is not None:
+            self._flush_due = False
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later(self._sharing.flush_s))
+
+    def _take_pending(self) -> SuccessBatch | None:
+        batch, self._pending = self._pending, None
+        return batch
+
+    def _put_back(self, batch: SuccessBatch) -> None:
+        pending = self._pending
+        if pending is None or batch.gen > pending.gen:
+            self._pending = batch
+        elif batch.gen == pending.gen:
+            pending.absorb(batch)
+
+    async def _flush_later(self, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            self._flush_due = True
+            written = await self._flush()
+        finally:
+            self._flusher = None
+        if written and self._pending is not None:
+            self._schedule_flush()  # successes that came in meanwhile (after a failed write: the next success)
+
+    async def flush(self) -> None:
+        """Write the successes counted here into the shared record now.
+
+        Never raises for the store: when it is unreachable the successes are kept (written with
+        the next flush or failure) and a warning is logged.
+        """
+        await self._flush()
+
+    async def _flush(self) -> bool:
+        """`flush`; False if the store could not be reached."""
+        batch = self._take_pending()
+        if batch is None:
+            return True
+        now = self._clock()
+        cfg = self.cfg
+        try:
+            await self._update(lambda old: (merge_successes(old, cfg, now, batch), None))
+        except StateUnavailableError as exc:
+            self._put_back(batch)
+            log.warning("breaker %s: %d success(es) not written yet: %s", self.model, batch.count, exc)
+            return False
+        except BaseException:
+            self._put_back(batch)
+            raise
+        return True
+
+    async def aclose(self) -> None:
+        """Stop the write-behind timer (a write it started is waited for) and write what is pending."""
+        self._closed = True
+        task = self._flusher
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            if not self._flush_due:
+                task.cancel()  # still sleeping: nothing of it is in flight
+            await asyncio.wait([task])
+        await self.flush()
+
+    # -- the store ---------------------------------------------------------------------
+
+    async def _update(self, step: Callable[[Record | None], tuple[Record, T]]) -> T:
+        """One atomic read-modify-write of the shared record; the result becomes the view."""
+
+        def keep(old: Record | None) -> tuple[Record, tuple[Record, T]]:
+            new, out = step(old)
+            return new, (new, out)
+
+        try:
+            rec, out = await self._state.update_json(self.key, keep, self._ttl)
+        except StateUnavailableError:
+            self._seen_at = -math.inf  # the next admission asks the store again (and fails closed)
+            raise
+        self.snapshot, self._seen_at = rec, time.monotonic()
+        return out
 
     def _announce(self, moved: Transition | None) -> Transition | None:
         if moved is None:
@@ -225,6 +313,8 @@ class Breaker:
         if self._on_transition is not None:
             self._on_transition(moved)
         return moved
+
+    # -- the last known record, for routers (sync) ----------------------------------------
 
     @property
     def state(self) -> State:
@@ -256,7 +346,11 @@ class Breaker:
 
 
 class BreakerBoard:
-    """Every model's breaker, the transition log and a throttled refresh of the shared view."""
+    """Every model's breaker, the transition log and a throttled refresh of the shared view.
+
+    Over a store that is not in-process the breakers run in shared-store mode (module docstring)
+    with ``state.refresh_ms`` and ``state.flush_ms``.
+    """
 
     def __init__(
         self,
@@ -269,12 +363,21 @@ class BreakerBoard:
         self._state = state
         self._clock = clock
         self.transitions: Counter[tuple[str, str, str]] = Counter()
-        self.breakers = {
-            m: Breaker(m, settings.breaker_for(m), state, clock=clock, on_transition=self._count)
-            for m in models
-        }
         self._refreshed = -math.inf
         self._refresh_s = settings.state.refresh_ms / 1000.0
+        sharing = None if state.in_process else Sharing(self._refresh_s, settings.state.flush_ms / 1000.0)
+        self.breakers = {
+            m: Breaker(
+                m,
+                settings.breaker_for(m),
+                state,
+                clock=clock,
+                on_transition=self._count,
+                sharing=sharing,
+                refresh=self.refresh,
+            )
+            for m in models
+        }
 
     def _count(self, t: Transition) -> None:
         self.transitions[(t.model, t.old, t.new)] += 1
@@ -283,15 +386,31 @@ class BreakerBoard:
         return self.breakers[model]
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Pull the shared records (one MGET) at most every ``state.refresh_ms``."""
+        """Pull the shared records (one MGET) at most every ``state.refresh_ms``.
+
+        Raises `StateUnavailableError` when the store cannot be reached (and tries again next time).
+        """
         now = time.monotonic()
         if not force and now - self._refreshed < self._refresh_s:
             return
         self._refreshed = now
         names = list(self.breakers)
-        records = await self._state.read_json([self.breakers[n].key for n in names])
+        try:
+            records = await self._state.read_json([self.breakers[n].key for n in names])
+        except BaseException:
+            self._refreshed = -math.inf
+            raise
         for name, rec in zip(names, records, strict=True):
-            self.breakers[name].snapshot = rec
+            self.breakers[name].seen(rec, now)
+
+    async def flush(self) -> None:
+        """Write every breaker's pending successes now (shared-store mode; no-op otherwise)."""
+        for breaker in self.breakers.values():
+            await breaker.flush()
+
+    async def aclose(self) -> None:
+        for breaker in self.breakers.values():
+            await breaker.aclose()
 
     def states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}

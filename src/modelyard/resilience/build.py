@@ -94,7 +94,10 @@ class Resilience:
         return response, decision
 
     async def aclose(self) -> None:
-        await self.state.aclose()
+        try:
+            await self.calls.breakers.aclose()  # write the breakers' pending successes (shared state)
+        finally:
+            await self.state.aclose()
 
     def __repr__(self) -> str:
         return f"Resilience(state={self.state!r})"
