@@ -158,22 +158,21 @@ class SSEResponse:
         reasons: dict[int, str] = {}  # finish_reason per choice index
         usage: Usage | None = None
 
-        async def take(chunk: StreamChunk) -> None:
+        def take(chunk: StreamChunk) -> bytes:
+            """The chunk's event (b"" when it has no delta); notes its finish reason and usage."""
             nonlocal usage
-            event = framer.delta(chunk)
-            if event is not None:
-                await emit(event)
             if chunk.finish_reason is not None:
                 reasons[chunk.index] = chunk.finish_reason
             if chunk.usage is not None:
                 usage = chunk.usage
+            return framer.delta(chunk) or b""
 
         try:
-            await emit(framer.role())
-            if self.first is not None:
-                await take(self.first)
+            # the role chunk goes out with the first chunk (already pulled by the endpoint): one send
+            await emit(framer.role() + (take(self.first) if self.first is not None else b""))
             async for chunk in self.chunks:
-                await take(chunk)
+                if event := take(chunk):
+                    await emit(event)
             extension = self.finish()
             tail = framer.finish(reasons, None if self.include_usage else extension)
             if self.include_usage:
