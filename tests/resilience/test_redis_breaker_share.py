@@ -198,8 +198,10 @@ def commandstats(client: Any) -> dict[str, int]:
         (", refresh_ms: 0, flush_ms: 0", "", 6, None),
         ("", '  budgets: {tenants: {"*": {daily_usd: 1000}}}', 9, 9),  # MGET; reserve script; MULTI adjust
         ("", '  limits: {tenants: {"*": {rpm: 1000000}}}', 5, 5),  # bucket script: TIME, HMGET, HSET, EXPIRE
+        # two bucket scripts, and a third to charge the tokens actually used
+        ("", "  limits: {models: {primary: {rpm: 1000000, tpm: 100000000}}}", 15, 15),
     ],
-    ids=["breaker-only", "breaker-every-call-atomic", "tenant-budget", "tenant-rpm-limit"],
+    ids=["breaker-only", "breaker-every-call-atomic", "tenant-budget", "tenant-rpm-limit", "model-rpm-tpm-limit"],
 )
 async def test_redis_commands_per_steady_state_request(
     make_engine: Callable[..., Engine], state: str, extra: str, low: int, high: int | None
