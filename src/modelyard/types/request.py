@@ -164,11 +164,19 @@ class ChatRequest(BaseModel):
 
     @property
     def has_image(self) -> bool:
-        return any(m.images for m in self.messages)
+        # asked by every router, capability check and limit: plain loops, no per-message property calls
+        for m in self.messages:
+            content = m.content
+            if content.__class__ is list and any(isinstance(p, ImagePart) for p in content):  # type: ignore[union-attr]
+                return True
+        return False
 
     def estimate_input_tokens(self) -> int:
         """A cheap estimate (~4 characters a token) used for routing and budgets."""
-        chars = sum(len(m.text) for m in self.messages)
+        chars = 0
+        for m in self.messages:
+            content = m.content
+            chars += len(content) if content.__class__ is str else len(m.text)  # type: ignore[arg-type]
         return max(1, chars // 4) + 4 * len(self.messages)
 
     def with_messages(self, messages: list[Message]) -> ChatRequest:
