@@ -21,6 +21,7 @@ import pytest
 from modelyard.config.resilience import BreakerSettings, ResilienceSettings, StateSettings
 from modelyard.engine import Engine
 from modelyard.resilience.breaker import BreakerBoard
+from modelyard.resilience.state import StateUnavailableError
 from modelyard.resilience.state.redis import RedisState
 from modelyard.testing import LoopbackUpstream
 from modelyard.types import ChatRequest
@@ -168,6 +169,46 @@ async def test_half_open_probes_are_limited_across_processes(make_boards: MakeBo
     after = [await board["m"].admit() for board in boards]
     assert all(a.allowed and a.state == "closed" for a in after)
     assert [board["m"].state for board in boards] == ["closed"] * 4
+
+
+async def test_processes_requests_arriving_together_share_one_read(
+    make_boards: MakeBoards, redis_server: str
+) -> None:
+    redis = pytest.importorskip("redis")
+    (board,) = make_boards(1)
+    await board.refresh(force=True)
+    await asyncio.sleep(REFRESH_S)  # the view is stale now
+    client = redis.Redis.from_url(redis_server)
+    try:
+        before = commandstats(client).get("mget", 0)
+        asked = await asyncio.gather(*(board["m"].admit() for _ in range(16)), board.refresh())
+        assert commandstats(client).get("mget", 0) - before == 1
+    finally:
+        client.close()
+    assert all(a.allowed for a in asked[:16])
+
+
+async def test_after_a_failed_write_the_next_admission_asks_redis() -> None:
+    """A young view is not trusted once a write has failed: the next admission asks Redis (503)."""
+    with redis_process() as (url, redis):
+        client = RedisState(url, prefix="failed-write")
+        settings = ResilienceSettings(state=StateSettings(backend="redis", url=url, refresh_ms=60_000))
+        board = BreakerBoard(settings, ["m"], client)
+        try:
+            breaker = board["m"]
+            admitted = await breaker.admit()
+            redis.kill()
+            redis.wait(timeout=10)
+            assert (await breaker.admit()).allowed  # the view is young: no round trip
+            with pytest.raises(StateUnavailableError):
+                await breaker.record("failure", admitted)
+            with pytest.raises(StateUnavailableError):
+                await breaker.admit()
+            with pytest.raises(StateUnavailableError):
+                await board.refresh()  # the door's pull too, though it pulled a moment ago
+        finally:
+            await board.aclose()
+            await client.aclose()
 
 
 BENCH_LIKE = """

@@ -374,10 +374,11 @@ class BreakerBoard:
                 clock=clock,
                 on_transition=self._count,
                 sharing=sharing,
-                refresh=self.refresh,
+                refresh=self.pull,
             )
             for m in models
         }
+        self._pulling: asyncio.Task[None] | None = None
 
     def _count(self, t: Transition) -> None:
         self.transitions[(t.model, t.old, t.new)] += 1
@@ -386,13 +387,36 @@ class BreakerBoard:
         return self.breakers[model]
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Pull the shared records (one MGET) at most every ``state.refresh_ms``.
+        """Pull the shared records (one MGET) at most every ``state.refresh_ms`` (always with ``force``).
 
-        Raises `StateUnavailableError` when the store cannot be reached (and tries again next time).
+        Raises `StateUnavailableError` when the store cannot be reached (the next call tries again).
         """
-        now = time.monotonic()
-        if not force and now - self._refreshed < self._refresh_s:
+        if not force and time.monotonic() - self._refreshed < self._refresh_s:
             return
+        await self.pull()
+
+    async def pull(self) -> None:
+        """Pull now, or wait for the pull in flight: callers arriving together share one MGET.
+
+        What a breaker calls when its own view is older than ``refresh_ms``.
+        """
+        if self._state.in_process:
+            await self._read()
+            return
+        task = self._pulling
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._pulling = asyncio.get_running_loop().create_task(self._read())
+            task.add_done_callback(self._pulled)
+        await asyncio.shield(task)  # one caller cancelled does not cancel the others' pull
+
+    def _pulled(self, task: asyncio.Task[None]) -> None:
+        if self._pulling is task:
+            self._pulling = None
+        if not task.cancelled():
+            task.exception()  # each waiter got it; retrieved here too, in case none is left
+
+    async def _read(self) -> None:
+        now = time.monotonic()
         self._refreshed = now
         names = list(self.breakers)
         try:
