@@ -11,6 +11,14 @@ of requests (plus one batch) of the requests sent, or the bench fails — an
 event loop that starves the sink's writer thread no longer passes unnoticed.
 The "lag" column is the worst such backlog seen (records not yet written).
 
+Each sink's writer (``telemetry.writer``, default ``auto``: a child process for
+SQLite and PostgreSQL) is timed too: CPU seconds of the sink's thread in this
+process (its thread CPU clock) and of its writer process (/proc, in clock
+ticks of 10 ms, so only over many records), per record written, over all rounds.
+
+    .venv/bin/python bench/telemetry_overhead.py --writer thread     # the sink's thread writes
+    .venv/bin/python bench/telemetry_overhead.py --postgres PG_DSN   # also a PostgreSQL column
+
     .venv/bin/python bench/telemetry_overhead.py                 # the table
     .venv/bin/python bench/telemetry_overhead.py --save          # and bench/results/telemetry_overhead.json
     .venv/bin/python bench/telemetry_overhead.py --fill out.db   # also keep a varied workload's records
@@ -24,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from _results import RESULTS, Run
@@ -88,6 +98,31 @@ async def rate(e: Engine, n: int, model: str) -> float:
     return n / (time.perf_counter() - started)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(stat: Path) -> float:
+    """User + system CPU seconds of a process or thread from its /proc stat file (0 when it is gone)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def writer_cpu(e: Engine) -> list[tuple[str, float, float, int]]:
+    """Per sink: (name, CPU s of its thread here, CPU s of its writer process, items written so far)."""
+    hub = e.telemetry
+    out = []
+    for w in hub.workers if hub is not None else []:
+        ident = w._thread.ident
+        thread = time.clock_gettime(time.pthread_getcpuclockid(ident)) if ident and w._thread.is_alive() else 0.0
+        pid = w.writer.pid if w.writer is not None else None
+        child = _cpu_s(Path(f"/proc/{pid}/stat")) if pid is not None else 0.0
+        out.append((w.sink.name, thread, child, w.stats().written))
+    return out
+
+
 def backlog(e: Engine, sent: int, rate_per_s: float) -> int | None:
     """Records not yet written at the end of a timed window; fails when the writer fell behind."""
     hub = e.telemetry
@@ -104,20 +139,27 @@ def backlog(e: Engine, sent: int, rate_per_s: float) -> int | None:
     return worst
 
 
-async def overhead(n: int, rounds: int) -> dict[str, dict[str, dict[str, object]]]:
-    """Prints the table; returns {route: {variant: {rounds_rps, median_rps, ratio, max_lag}}}."""
+async def overhead(
+    n: int, rounds: int, *, writer: str = "auto", postgres: str | None = None
+) -> dict[str, dict[str, dict[str, object]]]:
+    """Prints the table; returns {route: {variant: {rounds_rps, median_rps, ratio, max_lag, writer µs/record}}}."""
     saved: dict[str, dict[str, dict[str, object]]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="modelyard-bench-"))
     variants = {
         "off": "telemetry: {enabled: false}\n",
         "metrics only": "telemetry: {}\n",
-        "metrics + sqlite": f"telemetry: {{sinks: [{{kind: sqlite, path: '{tmp / 'b.db'}'}}]}}\n",
+        "metrics + sqlite": f"telemetry: {{writer: {writer}, sinks: [{{kind: sqlite, path: '{tmp / 'b.db'}'}}]}}\n",
         "metrics + sqlite + spans": (
-            f"telemetry: {{sinks: [{{kind: sqlite, path: '{tmp / 'c.db'}'}}], "
+            f"telemetry: {{writer: {writer}, sinks: [{{kind: sqlite, path: '{tmp / 'c.db'}'}}], "
             "tracing: {enabled: true, exporter: memory}}\n"
         ),
     }
-    print(f"{n} sequential requests per round, {rounds} rounds, SIMULATED zero-latency models\n")
+    if postgres:  # a fresh schema per run
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        variants["metrics + postgres"] = (
+            f"telemetry: {{writer: {writer}, sinks: [{{kind: postgres, dsn_env: {postgres}, schema: {schema}}}]}}\n"
+        )
+    print(f"{n} sequential requests per round, {rounds} rounds, SIMULATED zero-latency models, writer: {writer}\n")
     print(f"{'route':<12} {'telemetry':<26} {'req/s (median)':>15} {'ratio on/off':>13} {'max lag':>8}")
     for model in ("default", "cheap-first"):
         engines = {name: engine(t, ZERO) for name, t in variants.items()}
@@ -127,7 +169,8 @@ async def overhead(n: int, rounds: int) -> dict[str, dict[str, dict[str, object]
         for e in engines.values():  # warm up
             await rate(e, 50, model)
             if e.telemetry is not None:
-                e.telemetry.flush()
+                e.telemetry.flush(30)
+        cpu_before = {name: writer_cpu(e) for name, e in engines.items()}
         for _ in range(rounds):
             for name, e in engines.items():
                 results[name].append(await rate(e, n, model))
@@ -138,16 +181,31 @@ async def overhead(n: int, rounds: int) -> dict[str, dict[str, dict[str, object]
                 if e.telemetry is not None and e.telemetry.spans is not None and e.telemetry.spans.memory:
                     e.telemetry.spans.memory.clear()
         base = statistics.median(results["off"])
+        for e in engines.values():
+            if e.telemetry is not None:
+                e.telemetry.flush(30)
         for name in variants:
             med = statistics.median(results[name])
             lag_text = str(max(lags[name])) if lags[name] else "-"
             print(f"{model:<12} {name:<26} {med:>15.0f} {med / base:>13.2f} {lag_text:>8}")
+            writers: dict[str, dict[str, object]] = {}
             saved.setdefault(model, {})[name] = {
                 "rounds_rps": results[name],
                 "median_rps": med,
                 "ratio_to_off": med / base,
                 "max_lag": max(lags[name]) if lags[name] else None,
+                "writers": writers,
             }
+            for (sink, t0, c0, w0), (_, t1, c1, w1) in zip(cpu_before[name], writer_cpu(engines[name]), strict=True):
+                done = max(w1 - w0, 1)
+                modes = [w.mode for w in engines[name].telemetry.workers if w.sink.name == sink]  # type: ignore[union-attr]
+                per = {"thread_us_per_record": (t1 - t0) / done * 1e6, "process_us_per_record": (c1 - c0) / done * 1e6}
+                print(
+                    f"{'':<12} {'':<26} writer ({modes[0]}): {done} records, CPU per record "
+                    f"{per['thread_us_per_record']:.1f} µs in the gateway's sink thread, "
+                    f"{per['process_us_per_record']:.1f} µs in the writer process"
+                )
+                writers[sink.split("/")[-1]] = {"mode": modes[0], "written": done, **per}
         for e in engines.values():
             if e.telemetry is not None:
                 stats = [(s.sink.split("/")[-1], s.written, s.dropped) for s in e.telemetry.sink_stats()]
@@ -203,13 +261,16 @@ def main() -> None:
     ap.add_argument("--fill", type=Path, help="also write a varied workload's records to this SQLite file")
     ap.add_argument("--fill-n", type=int, default=3000)
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--writer", choices=["auto", "thread", "process"], default="auto", help="telemetry.writer")
+    ap.add_argument("--postgres", metavar="ENV_VAR", help="also a PostgreSQL sink, DSN in this variable")
     ap.add_argument(
         "--save", type=Path, nargs="?", const=RESULTS / "telemetry_overhead.json", help="write the table as JSON"
     )
     args = ap.parse_args()
     if not args.skip_overhead:
         run = Run("telemetry_overhead", args.save, vars(args))
-        if (saved := run.save(asyncio.run(overhead(args.n, args.rounds)))) is not None:
+        results = asyncio.run(overhead(args.n, args.rounds, writer=args.writer, postgres=args.postgres))
+        if (saved := run.save(results)) is not None:
             print(f"saved {saved}")
     if args.fill:
         asyncio.run(fill(args.fill, args.fill_n, 32, 7))

@@ -29,6 +29,7 @@ from modelyard.telemetry.metrics import BreakerStates, TelemetryMetrics
 from modelyard.telemetry.privacy import SecretScrubber, TextPolicy
 from modelyard.telemetry.record import Feedback, Record
 from modelyard.telemetry.sinks.base import RecordStore, Sink, ViewStore
+from modelyard.telemetry.wire import encode_item
 from modelyard.telemetry.worker import SinkStats, SinkWorker
 from modelyard.telemetry.writer_process import writer_spec
 from modelyard.types import RequestTrace
@@ -94,6 +95,7 @@ class TelemetryHub:
             )
             for s, mode in zip(sinks, modes, strict=True)
         ]
+        self._encode = any(w.writer is not None for w in self.workers)
         # dropped without close: stop the workers (drain, close, reap) — never references the hub itself
         self._finalizer = weakref.finalize(self, _stop_workers, tuple(self.workers))
         self.metrics = (
@@ -130,8 +132,9 @@ class TelemetryHub:
                 self.spans.emit(trace, record)
             except Exception:
                 log.exception("building spans for %s failed", record.request_id)
+        wire = encode_item(record) if self._encode else None  # once for every process-mode sink
         for worker in self.workers:
-            worker.offer(record)
+            worker.offer(record, wire)
 
     # -- feedback -------------------------------------------------------------------------
 
@@ -143,8 +146,9 @@ class TelemetryHub:
                 break
         if self.metrics is not None:
             self.metrics.observe_feedback(fb)
+        wire = encode_item(fb) if self._encode else None
         for worker in self.workers:
-            worker.offer(fb)
+            worker.offer(fb, wire)
 
     # -- reading ----------------------------------------------------------------------------
 

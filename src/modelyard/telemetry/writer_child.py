@@ -23,6 +23,7 @@ from modelyard.telemetry.wire import (
     DONE,
     FAILED,
     OPEN,
+    PIPE_SIZE,
     PRUNE,
     WRITE,
     Spec,
@@ -56,7 +57,7 @@ def _error(exc: BaseException) -> bytes:
     return f"{type(exc).__name__}: {str(exc)[:300]}".encode()
 
 
-def serve(inp: IO[bytes], out: IO[bytes]) -> None:
+def serve(inp: IO[bytes], out: int) -> None:
     """Answer frames until ``C`` or end of input; the sink is closed on the way out."""
     sink: Sink | None = None
     try:
@@ -97,7 +98,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             _try_send(out, DONE, b"")
 
 
-def _try_send(out: IO[bytes], op: bytes, payload: bytes) -> None:
+def _try_send(out: int, op: bytes, payload: bytes) -> None:
     try:
         write_frame(out, op, payload)
     except OSError:  # the gateway is gone: nobody to tell
@@ -107,8 +108,8 @@ def _try_send(out: IO[bytes], op: bytes, payload: bytes) -> None:
 def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    inp = os.fdopen(os.dup(0), "rb")
-    out = os.fdopen(os.dup(1), "wb")
+    inp = os.fdopen(os.dup(0), "rb", buffering=PIPE_SIZE)
+    out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
