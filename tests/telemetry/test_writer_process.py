@@ -24,8 +24,8 @@ from modelyard.telemetry import Feedback, JsonlSink, PostgresSink, Record, Sqlit
 from modelyard.telemetry.hub import writer_mode
 from modelyard.telemetry.record import AttemptRecord, EventRecord
 from modelyard.telemetry.wire import decode_items, encode_items
-from modelyard.types import new_id
-from tests.telemetry.conftest import SIM, config, wait_until
+from modelyard.types import ChatRequest, new_id
+from tests.telemetry.conftest import SIM, MakeEngine, config, wait_until
 from tests.telemetry.test_writer_modes import DbLock, exists, rec, running, stored_ids, taken, worker_for
 
 
@@ -123,6 +123,33 @@ def test_the_child_exits_when_the_gateway_process_dies(tmp_path: Path) -> None:
         if gateway.stdout is not None:
             gateway.stdout.close()
     assert stored_ids(tmp_path / "r.db") == ["r1"]
+
+
+def writer_children() -> list[int]:
+    """Processes of this test process running the writer module (running or zombie)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and (b"writer_child" in cmdline or not cmdline):  # a zombie's cmdline is empty
+            out.append(int(stat.parent.name))
+    return out
+
+
+async def test_many_short_lived_engines_leave_no_process(make_engine: MakeEngine, tmp_path: Path) -> None:
+    assert not writer_children()
+    for i in range(4):
+        engine = make_engine(SIM + f"telemetry: {{sinks: [{{kind: sqlite, path: '{tmp_path}/r{i}.db'}}]}}\n")
+        assert engine.telemetry is not None and engine.telemetry.workers[0].mode == "process"
+        await engine.chat(ChatRequest.from_text(f"hello {i}", model="tiny"))
+        assert engine.telemetry.flush(15)
+        assert len(writer_children()) == 1
+        await engine.aclose()
+        assert not writer_children()  # closed and reaped: not even a zombie
+        assert stored_ids(tmp_path / f"r{i}.db") and len(stored_ids(tmp_path / f"r{i}.db")) == 1
 
 
 def exited(pid: int) -> bool:

@@ -335,6 +335,17 @@ class SinkWorker:
     def _run_process(self) -> None:
         writer = self.writer
         assert writer is not None
+        try:
+            self._process_loop(writer)
+        except BaseException:  # a bug here must not leave the child behind
+            writer.kill()
+            with self._io:
+                writer.close()
+            raise
+        with self._io:
+            self._settle(writer.close())
+
+    def _process_loop(self, writer: ProcessWriter) -> None:
         while True:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
@@ -344,12 +355,9 @@ class SinkWorker:
                 pass
             while (stop or self._marks) and writer.in_flight:  # a flush waits, or we close: the answers first
                 self._await(writer)
-            if not stop:
-                self._prune_in_child(writer)
             if stop:
-                break
-        with self._io:
-            self._settle(writer.close())
+                return
+            self._prune_in_child(writer)
 
     def _mine(self, stop: bool, end: int) -> bool:
         """Thread: something to send (`_more`), and not what ``offer`` will send anyway: it is closing,
