@@ -1,19 +1,20 @@
-"""The pipe protocol between a sink's writer thread and its writer process.
+"""The pipe protocol between the gateway (a sink's worker) and the sink's writer process.
 
 Every message, both ways, is one frame: a 4-byte big-endian length, then that
-many bytes — an op byte and its payload. A frame is written with one system
-call (`write_frame`) into a pipe made 1 MiB large where the system allows
-(`PIPE_SIZE`), so a usual batch crosses in one piece instead of 64 KiB at a
-time, each piece waiting for both processes to be scheduled.
+many bytes — an op byte and its payload. The process answers every frame, in
+the order they came. A frame is written with one system call (`write_frame`,
+or ``writev`` in `ProcessWriter`) into a pipe made 1 MiB large where the
+system allows (`PIPE_SIZE`), so a usual batch crosses in one piece instead of
+64 KiB at a time, each piece waiting for both processes to be scheduled.
 
 | op | direction | payload | answer |
 |---|---|---|---|
-| ``O`` open | thread → process | JSON: the sink to build (`Spec`) | ``K`` or ``E`` |
-| ``W`` write | thread → process | per item: a tag (``R`` record, ``F`` feedback), a 4-byte length, JSON | ``K``/``E`` |
-| ``P`` prune | thread → process | seconds since the epoch, as text | ``K`` + records deleted, as text, or ``E`` |
-| ``C`` close | thread → process | empty | ``K`` or ``E``, then the process exits |
-| ``K`` done | process → thread | per request above | |
-| ``E`` failed | process → thread | ``Type: message`` of the exception (≤ 300 characters) | |
+| ``O`` open | gateway → process | JSON: the sink to build (`Spec`) | ``K`` or ``E`` |
+| ``W`` write | gateway → process | each item: tag (``R``, ``F``), 4-byte length, JSON | ``K``/``E`` |
+| ``P`` prune | gateway → process | seconds since the epoch, as text | ``K`` + records deleted, as text, or ``E`` |
+| ``C`` close | gateway → process | empty | ``K`` or ``E``, then the process exits |
+| ``K`` done | process → gateway | per request above | |
+| ``E`` failed | process → gateway | ``Type: message`` of the exception (≤ 300 characters) | |
 
 End of input (the gateway closed the pipe or died) closes the sink and ends
 the process, like ``C``. Items are pydantic's JSON (``__pydantic_serializer__``,
