@@ -399,6 +399,9 @@ def measure(targets: dict[str, Target], levels: list[int], args: argparse.Namesp
     names = list(targets)
     for name in names[1:]:  # first contact: lazy imports, connection pools, caches
         one_run(targets[name], 4, argparse.Namespace(requests=200, seconds=3.0), watch)
+    time.sleep(1.0)  # telemetry writer processes start with the first batch: their CPU is the gateway's too
+    watch = {name: descendants(t.pids[0]) for name, t in targets.items()}
+    print("processes counted per target: " + ", ".join(f"{n} {len(p)}" for n, p in watch.items()), flush=True)
     for concurrency in levels:
         for r in range(args.rounds):
             shift = (r + concurrency) % len(names)
@@ -475,14 +478,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--json", type=Path, default=ROOT / "bench" / "results" / "vs_litellm.json", help="results file"
     )
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_litellm.png", help="PNG")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "vs_passthrough.png", help="PNG")
     parser.add_argument("--from-json", type=Path, help="only print and plot a saved result (no measuring)")
     parser.add_argument("--stream", action="store_true", help='ask every target for a stream ("stream": true)')
     args = parser.parse_args(argv)
     if args.stream and args.json == ROOT / "bench" / "results" / "vs_litellm.json":
         args.json = ROOT / "bench" / "results" / "vs_litellm_stream.json"
-    if args.stream and args.plot == ROOT / "docs" / "img" / "vs_litellm.png":
-        args.plot = ROOT / "docs" / "img" / "vs_litellm_stream.png"
+    if args.stream and args.plot == ROOT / "docs" / "img" / "vs_passthrough.png":
+        args.plot = ROOT / "docs" / "img" / "vs_passthrough_stream.png"
     if args.from_json is not None:
         saved: dict[str, Any] = json.loads(args.from_json.read_text())
         print_report(saved)
