@@ -52,7 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,14 +61,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 from _loadgen import descendants
+from _passthrough import DUMMY_KEY, UPSTREAM_MODEL, serve_passthrough
 from _vs_report import plot, print_report, quantile, summarise
 
-__all__ = ["main", "serve_passthrough"]
+__all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VERSION = "1.106.2"  # the version measured; --litellm-version to try another
-DUMMY_KEY = "sk-bench-not-a-real-key"
-UPSTREAM_MODEL = "loopback"
 BODY = {
     "model": "bench",
     "messages": [
@@ -117,99 +116,6 @@ model_list:
       api_base: {url}/v1
       api_key: {key}
 """
-
-
-# --- the bare pass-through (the practical floor) -------------------------------------------------
-
-
-Post = Callable[[bytes], Awaitable[tuple[int, bytes]]]
-
-
-Relay = Callable[[bytes, Callable[[bytes, bool], Awaitable[None]]], Awaitable[int]]
-
-
-async def _streaming_client(url: str) -> tuple[Relay, Callable[[], Awaitable[None]]]:
-    """``relay(body, send)``: POST and pass each piece of the answer to ``send(piece, more)`` as it arrives."""
-    import aiohttp
-
-    headers = {"content-type": "application/json", "authorization": f"Bearer {DUMMY_KEY}"}
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
-
-    async def relay(data: bytes, send: Callable[[bytes, bool], Awaitable[None]]) -> int:
-        async with session.post(url, data=data, headers=headers) as reply:
-            async for piece in reply.content.iter_any():
-                await send(piece, True)
-            await send(b"", False)
-            return reply.status
-
-    return relay, session.close
-
-
-async def _pooled_client(kind: str, url: str) -> tuple[Post, Callable[[], Awaitable[None]]]:
-    """A keep-alive pool of the given kind, as ``post(body) -> (status, body)`` and ``close()``."""
-    headers = {"content-type": "application/json", "authorization": f"Bearer {DUMMY_KEY}"}
-    if kind == "aiohttp":
-        import aiohttp
-
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
-
-        async def post_aiohttp(data: bytes) -> tuple[int, bytes]:
-            async with session.post(url, data=data, headers=headers) as reply:
-                return reply.status, await reply.read()
-
-        return post_aiohttp, session.close
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    client = httpx.AsyncClient(limits=limits, timeout=60.0)
-
-    async def post_httpx(data: bytes) -> tuple[int, bytes]:
-        reply = await client.post(url, content=data, headers=headers)
-        return reply.status_code, reply.content
-
-    return post_httpx, client.aclose
-
-
-def serve_passthrough(port: int, upstream: str, client: str) -> None:
-    """Receive, parse JSON, forward with one pooled keep-alive client, return. Nothing else."""
-    import uvicorn
-
-    pool: list[tuple[Post, Callable[[], Awaitable[None]]]] = []
-    streams: list[tuple[Relay, Callable[[], Awaitable[None]]]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] == "lifespan.startup":
-                pool.append(await _pooled_client(client, f"{upstream}/v1/chat/completions"))
-                streams.append(await _streaming_client(f"{upstream}/v1/chat/completions"))
-                await send({"type": "lifespan.startup.complete"})
-            await pool[0][1]()
-            await streams[0][1]()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        payload = json.loads(body)
-        payload["model"] = UPSTREAM_MODEL
-        if payload.get("stream"):  # relay the SSE chunks as they arrive (chunked transfer to the client)
-            started = False
-
-            async def forward(piece: bytes, more: bool) -> None:
-                nonlocal started
-                if not started:
-                    started = True
-                    sse = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-                    await send({"type": "http.response.start", "status": 200, "headers": sse})
-                await send({"type": "http.response.body", "body": piece, "more_body": more})
-
-            await streams[0][0](json.dumps(payload).encode(), forward)
-            return
-        status, answer = await pool[0][0](json.dumps(payload).encode())
-        out = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": answer})
-
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning")
 
 
 # --- processes -----------------------------------------------------------------------------------
