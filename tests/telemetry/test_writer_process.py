@@ -24,20 +24,25 @@ from modelyard.telemetry import Feedback, JsonlSink, PostgresSink, Record, Sqlit
 from modelyard.telemetry.hub import writer_mode
 from modelyard.telemetry.record import AttemptRecord, EventRecord
 from modelyard.telemetry.wire import decode_items, encode_items
+from modelyard.telemetry.worker import SinkWorker
 from modelyard.types import ChatRequest, new_id
 from tests.telemetry.conftest import SIM, MakeEngine, config, wait_until
 from tests.telemetry.test_writer_modes import DbLock, exists, rec, running, stored_ids, taken, worker_for
 
 
+def _with_child(db: Path) -> tuple[SinkWorker, int]:
+    """A process-mode SQLite worker that has written one record; its writer process's pid."""
+    worker = worker_for(SqliteSink(db), "process")
+    worker.offer(rec(0))
+    assert worker.flush(15)
+    assert worker.writer is not None and worker.writer.pid is not None
+    return worker, worker.writer.pid
+
+
 def test_kill_9_mid_batch_fails_that_batch_and_a_new_child_writes_the_next(tmp_path: Path) -> None:
     db = tmp_path / "records.db"
-    worker = worker_for(SqliteSink(db), "process")
+    worker, first = _with_child(db)
     try:
-        worker.offer(rec(0))
-        assert worker.flush(15)
-        assert worker.writer is not None
-        first = worker.writer.pid
-        assert first is not None
         with DbLock(db):
             for i in range(1, 4):
                 worker.offer(rec(i))
@@ -60,14 +65,8 @@ def test_kill_9_mid_batch_fails_that_batch_and_a_new_child_writes_the_next(tmp_p
 
 
 def test_a_child_that_died_between_batches_is_replaced_without_losing_a_batch(tmp_path: Path) -> None:
-    db = tmp_path / "records.db"
-    worker = worker_for(SqliteSink(db), "process")
+    worker, pid = _with_child(tmp_path / "records.db")
     try:
-        worker.offer(rec(0))
-        assert worker.flush(15)
-        assert worker.writer is not None
-        pid = worker.writer.pid
-        assert pid is not None
         os.kill(pid, signal.SIGKILL)
         assert wait_until(lambda: exited(pid))
         worker.offer(rec(1))
