@@ -72,6 +72,26 @@ def _run(args: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(args[:3])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
+_COUNT_NODES = """
+import sys, time, ray
+ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False)
+deadline = time.monotonic() + float(sys.argv[3])
+while sum(1 for n in ray.nodes() if n.get("Alive")) < int(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.2)
+print(sum(1 for n in ray.nodes() if n.get("Alive")))
+"""
+
+
+def _wait_for_nodes(address: str, nodes: int, env: dict[str, str], timeout_s: float = 60.0) -> None:
+    """Block until ``nodes`` nodes are alive in the cluster: ``ray start`` can return before its node registers."""
+    done = subprocess.run([sys.executable, "-c", _COUNT_NODES, address, str(nodes), str(timeout_s)], env=env,
+                          capture_output=True, text=True, timeout=timeout_s + 120)
+    alive = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+    if alive != [str(nodes)]:
+        raise RuntimeError(f"Ray cluster at {address}: {alive or 'no count'} of {nodes} nodes alive after "
+                           f"{timeout_s:.0f} s\n{done.stderr[-2000:]}")
+
+
 @contextlib.contextmanager
 def ray_cluster(worker_nodes: int = 1, cpus_per_node: int = 1) -> Iterator[RayCluster]:
     """Start a head and ``worker_nodes`` worker nodes on 127.0.0.1; end exactly their processes on exit."""
@@ -87,6 +107,7 @@ def ray_cluster(worker_nodes: int = 1, cpus_per_node: int = 1) -> Iterator[RayCl
         _run([*head, "--include-dashboard=false", *common], env)
         for _ in range(worker_nodes):
             _run([RAY, "start", f"--address={cluster.address}", *common], env)
+        _wait_for_nodes(cluster.address, 1 + worker_nodes, env)
         yield cluster
     finally:
         pids = cluster.pids()

@@ -70,6 +70,28 @@ class _Worker:
         await self.engine.aclose()
 
 
+def _spread(workers: int) -> list[Any]:
+    """One scheduling strategy per worker: round-robin over the cluster's alive nodes.
+
+    Ray's ``SPREAD`` strategy is best effort: with ``num_cpus=0`` actors it can put
+    every worker on one node when another node's resource report is late or busy
+    (seen in CI: 4 workers, 2 nodes, all on the head). Pinning worker ``i`` to
+    alive node ``i mod n`` spreads them for certain; ``soft=True`` lets Ray place a
+    restarted worker elsewhere when its node is gone. Falls back to ``SPREAD``
+    when the node list is unavailable.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        nodes = sorted(str(n["NodeID"]) for n in ray.nodes() if n.get("Alive"))  # type: ignore[no-untyped-call]
+    except Exception:  # an old server or a client without the state API: keep Ray's own spreading
+        nodes = []
+    if not nodes:
+        return ["SPREAD"] * workers
+    return [NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True) for i in range(workers)]
+
+
 class RayBackend:
     """``workers`` actors on the cluster at ``address``; at most ``concurrency`` items in flight overall."""
 
@@ -120,10 +142,12 @@ class RayBackend:
             self._started_ray = True
         # Per-model caps are per worker: each worker's engine holds its own slots.
         # A crashed worker is restarted by Ray (its engine rebuilt); its chunks in flight come back lost.
-        remote = ray.remote(_Worker).options(
-            num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=1000, max_restarts=self.max_restarts
-        )
-        self._actors = [remote.remote(self.config, self.caps) for _ in range(self.workers)]
+        remote = ray.remote(_Worker)
+        self._actors = [
+            remote.options(num_cpus=0, scheduling_strategy=strategy, max_concurrency=1000,
+                           max_restarts=self.max_restarts).remote(self.config, self.caps)
+            for strategy in _spread(self.workers)
+        ]
         self._load = [0] * self.workers
         self._failures = [0] * self.workers
         self.placement = list(await asyncio.gather(*(a.where.remote() for a in self._actors)))
