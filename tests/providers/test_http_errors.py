@@ -174,6 +174,21 @@ async def test_stalled_stream_times_out(
 
 
 @kinds
+async def test_a_stream_read_slower_than_it_arrives_still_ends_at_the_deadline(
+    kind: str, make_provider: MakeProvider, upstream: LoopbackUpstream
+) -> None:
+    """The upstream keeps sending and the reader is slower, so every read finds data already
+    waiting and never has to wait: the deadline must still end the stream."""
+    upstream.faults.add(Fault(chunk_delay_ms=5))
+    words = " ".join(f"w{i}" for i in range(80))
+    started = time.perf_counter()
+    with pytest.raises(ProviderTimeoutError, match="stream"):
+        async for _ in make_provider(kind).stream(ChatRequest.from_text(words), timeout=0.2):
+            await asyncio.sleep(0.02)
+    assert time.perf_counter() - started < 1.0
+
+
+@kinds
 @both
 async def test_malformed_json(
     kind: str, stream: bool, make_provider: MakeProvider, upstream: LoopbackUpstream

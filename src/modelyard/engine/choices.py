@@ -104,15 +104,22 @@ class ChoiceCalls:
             slots.update({i: (r.all_choices()[0], r) for i, r in zip(missing, more, strict=True)})
         return merge_choices([slots[i] for i in range(n)], answers)
 
-    async def stream(
+    def stream(
         self, model: str, request: ChatRequest, *, trace: RequestTrace, deadline: Deadline, purpose: str = "answer"
     ) -> AsyncIterator[StreamChunk]:
-        """Chunks of every choice, re-indexed 0..n-1 as they come; then one chunk with all the usage."""
+        """Chunks of every choice, re-indexed 0..n-1 as they come; then one chunk with all the usage.
+
+        With ``n = 1`` this is the inner path's own iterator: no generator in between, which
+        would cost a resumption per chunk.
+        """
+        if request.choice_count == 1:
+            return self.inner.stream(model, request, trace=trace, deadline=deadline, purpose=purpose)
+        return self._stream_choices(model, request, trace, deadline, purpose)
+
+    async def _stream_choices(
+        self, model: str, request: ChatRequest, trace: RequestTrace, deadline: Deadline, purpose: str
+    ) -> AsyncIterator[StreamChunk]:
         n = request.choice_count
-        if n == 1:
-            async for chunk in self.inner.stream(model, request, trace=trace, deadline=deadline, purpose=purpose):
-                yield chunk
-            return
         usage = Usage()
         finished: set[int] = set()
         plan = self._plan(model, n)

@@ -269,10 +269,17 @@ class HTTPProvider(Provider):
                 ctype = response.headers.get("content-type", "")
                 if "text/event-stream" not in ctype:
                     raise self._not_a_stream(await response.read(), ctype)
-            chunks = response.content.iter_any()
+            content = response.content
+            chunks = content.iter_any()
             while True:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await anext(chunks, None)
+                # What has already arrived is taken without arming a timer (one per await costs more
+                # than the read); only a read that would wait runs under the deadline.
+                chunk = content.read_nowait() or None
+                if chunk is not None and deadline is not None and loop.time() >= deadline:
+                    raise TimeoutError  # an upstream that never pauses still ends at the deadline
+                if chunk is None:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks, None)
                 for line in lines.feed(chunk) if chunk is not None else lines.flush():
                     event = decoder.feed(line)
                     if event is not None:
