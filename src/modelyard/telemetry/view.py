@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from modelyard.config.telemetry import ReportSettings
 from modelyard.telemetry.rollup import FINE_S, HOUR_S, Agg, RollupBatch
+
+if TYPE_CHECKING:  # annotations only: the writer process imports this module, not the config package
+    from modelyard.config.telemetry import ReportSettings
 
 __all__ = ["FINE_WINDOW_S", "Group", "Reads", "Window", "cheap_of"]
 
