@@ -301,12 +301,12 @@ def _line_of(problem: str) -> int | None:
     return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else None
 
 
-def batch_app(engine: Engine, store_root: Path | None = None) -> Starlette:
-    """The gateway (`create_app`) with the files and batches routes added."""
+def batch_app(engine: Engine, store_root: Path | None = None, *, serving: bool = False) -> Starlette:
+    """The gateway (`create_app`) with the files and batches routes added (``serving``: as there)."""
     from modelyard.server.app import create_app
 
     api = BatchAPI(engine, BatchStore(store_root))
-    app = create_app(engine, routes=api.routes())
+    app = create_app(engine, routes=api.routes(), serving=serving)
     app.state.batches = api
     inner = app.router.lifespan_context
 
@@ -328,4 +328,4 @@ def batch_app_from_env() -> Starlette:
     from modelyard.server.app import CONFIG_ENV
 
     path = os.environ.get(CONFIG_ENV)
-    return batch_app(Engine.from_config(path or None))
+    return batch_app(Engine.from_config(path or None), serving=True)

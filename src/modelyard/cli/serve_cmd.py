@@ -99,7 +99,7 @@ def serve(
         "timeout_graceful_shutdown": 1,
     }
     if workers == 1:
-        uvicorn.run(batch_app(engine), **common)  # the gateway plus /v1/files and /v1/batches
+        uvicorn.run(batch_app(engine, serving=True), **common)  # the gateway plus /v1/files and /v1/batches
         return
     # Each worker process builds its own engine from the same file.
     del engine

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 
 from modelyard.engine import Engine
 from modelyard.errors import ModelyardError
+from modelyard.server import gctune
 from modelyard.server.access import RequestContext
 from modelyard.server.auth import GatewayAuth
 from modelyard.server.context import request_info
@@ -66,8 +67,14 @@ def create_app(
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
     redactor: Redactor | None = None,
+    serving: bool = False,
 ) -> Starlette:
     """The gateway for ``engine``; the app owns it and closes it on shutdown.
+
+    ``serving``: this process exists to serve the app (``modelyard serve``, the
+    ``app_from_env`` factories): after start-up its garbage collector is set as
+    ``gateway.gc`` says (`modelyard.server.gctune`). Left False, the interpreter's
+    collector is not touched (tests, embedding the app in another program).
 
     ``app.state.drain`` is the gateway's `Drain`: SIGTERM/SIGINT (main thread) or
     ``drain.begin()`` start the graceful shutdown described in `modelyard.server.drain`.
@@ -97,6 +104,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await warm_up(engine, redact)
+        if serving:
+            gctune.tune(gateway.gc)
         restore = drain.install_signal_handlers(asyncio.get_running_loop())
         try:
             yield
@@ -146,4 +155,4 @@ async def warm_up(engine: Engine, redact: Redactor) -> None:
 def app_from_env() -> Starlette:
     """App factory for multi-worker servers: each worker builds its engine from ``$MODELYARD_CONFIG``."""
     path = os.environ.get(CONFIG_ENV)
-    return create_app(Engine.from_config(path or None))
+    return create_app(Engine.from_config(path or None), serving=True)
