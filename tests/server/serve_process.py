@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,7 +45,8 @@ def serving(tmp_path: Path, config_text: str, *extra: str, within_s: float, poll
     """``modelyard serve`` on ``config_text`` (written to TMP_PATH/gw.yaml) and a free port, with ``extra`` flags.
 
     Yields once ``/healthz`` answers (fails if the process exits or ``within_s`` seconds pass);
-    on exit kills the process if it is still running and fills ``Served.output`` from TMP_PATH/serve.log.
+    on exit kills the process if it is still running and any worker left in its process group,
+    then fills ``Served.output`` from TMP_PATH/serve.log.
     """
     config = tmp_path / "gw.yaml"
     config.write_text(config_text)
@@ -54,6 +57,7 @@ def serving(tmp_path: Path, config_text: str, *extra: str, within_s: float, poll
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # its own process group: worker processes (--workers) are ended with it
     )
     served = Served(process, f"http://127.0.0.1:{port}")
     try:
@@ -70,6 +74,8 @@ def serving(tmp_path: Path, config_text: str, *extra: str, within_s: float, poll
         if process.poll() is None:
             process.kill()
             process.wait()
+        with contextlib.suppress(ProcessLookupError):  # workers a killed supervisor left behind
+            os.killpg(process.pid, signal.SIGKILL)
         log.seek(0)
         served.output = log.read()
         log.close()
