@@ -15,14 +15,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["plot", "print_report", "quantile", "summarise"]
+__all__ = ["GATEWAYS", "plot", "print_report", "quantile", "summarise"]
 
-GATEWAYS = ("passthrough", "modelyard", "modelyard-2w", "modelyard-redis-1w", "modelyard-redis-2w", "litellm")
+GATEWAYS = (
+    "passthrough", "modelyard", "modelyard-gc-default", "modelyard-2w", "modelyard-redis-1w", "modelyard-redis-2w",
+    "litellm",
+)
 MAX_ERROR_RATE = 0.01
 COLOURS = {
     "direct": "#888888",
     "passthrough": "#2a9d8f",
     "modelyard": "#e76f51",
+    "modelyard-gc-default": "#e9c46a",
     "modelyard-2w": "#f4a261",
     "modelyard-redis-1w": "#9b5de5",
     "modelyard-redis-2w": "#f15bb5",

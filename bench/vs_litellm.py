@@ -14,6 +14,9 @@ modelyard.testing.upstream``, answers at once):
                     ``--targets``) — the same with 2 worker processes (``modelyard
                     serve --workers 2``; per-process state), and with breaker/limit
                     state shared on a local ``redis-server`` with 1 and 2 workers;
+- ``modelyard-gc-default`` (on request) — ``modelyard`` with Python's own garbage
+                    collector settings (``gateway.gc: {freeze: false, threshold: null}``),
+                    to measure what ``modelyard.server.gctune`` changes in the same run;
 - ``litellm``     — ``litellm --num_workers 1`` from its own venv
                     (``.cache/bench-litellm-venv``, made on first run), same model;
                     no database, no master key, telemetry and remote cost map off.
@@ -62,7 +65,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 from _loadgen import descendants
 from _passthrough import DUMMY_KEY, UPSTREAM_MODEL, serve_passthrough
-from _vs_report import plot, print_report, quantile, summarise
+from _vs_report import GATEWAYS, plot, print_report, quantile, summarise
 
 __all__ = ["main"]
 
@@ -243,7 +246,10 @@ def fleet(
             state = f"{{backend: redis, url: '{redis_url}'}}" if "redis" in name else "{backend: memory}"
             cfg = workdir / f"{name}.yaml"
             records = workdir / f"{name}-records.db"
-            cfg.write_text(MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url=upstream, records=records, state=state))
+            text = MODELYARD_CONFIG.format(model=UPSTREAM_MODEL, url=upstream, records=records, state=state)
+            if name.endswith("-gc-default"):  # Python's own collector settings, for the same-run comparison
+                text += "gateway: {gc: {freeze: false, threshold: null}}\n"
+            cfg.write_text(text)
             cmd = [str(bin_dir / "modelyard"), "serve", "--config", str(cfg), "--port", str(ports[name])]
             commands[name] = (
                 [*cmd, "--workers", workers, "--log-level", "info"],
@@ -401,6 +407,8 @@ def main(argv: list[str] | None = None) -> None:
         args.concurrency, args.rounds, args.seconds, args.requests = "1,16", 1, 2.0, 1000
     levels = [int(x) for x in args.concurrency.split(",")]
     names = [n for n in args.targets.split(",") if n]
+    if unknown := [n for n in names if n not in GATEWAYS]:
+        parser.error(f"--targets: unknown {', '.join(unknown)}; choose from {', '.join(GATEWAYS)}")
     info = machine()
     if "litellm" in names:
         info["litellm_version"] = ensure_litellm(args.venv, args.litellm_version)

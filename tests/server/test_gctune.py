@@ -39,8 +39,8 @@ print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.ge
 @pytest.mark.parametrize(
     ("settings", "threshold", "frozen"),
     [
-        ({}, [20000, 20, 20], True),  # the defaults
-        ({"freeze": False}, [20000, 20, 20], False),
+        ({}, [7000, 10, 10], True),  # the defaults
+        ({"freeze": False}, [7000, 10, 10], False),
         ({"threshold": [5000, 15, 30]}, [5000, 15, 30], True),
         ({"freeze": False, "threshold": None}, None, False),  # Python's own settings kept
     ],

@@ -32,10 +32,11 @@ class ServerGC(BaseModel):
 
     Applied only by the serving processes (`modelyard.server.gctune`); the library,
     ``create_app`` in tests and batch runs leave the interpreter's collector alone.
-    Measured on the pass-through bench (``bench/vs_litellm.py``, c=16): with Python's
-    defaults a full collection of the ~100k objects loaded at start-up ran every
-    ~0.5 s and stalled every request in flight ~50 ms (p99 66 ms); frozen and with a
-    larger young generation p99 was 12–14 ms and CPU per request 20% lower.
+    Measured with ``bench/vs_litellm.py`` (c=16, same run, target ``modelyard-gc-default``
+    for Python's defaults): with the defaults a full collection of the ~100k objects
+    loaded at start-up ran every ~0.5 s and stalled every request in flight ~50 ms;
+    frozen, with a young threshold of 7,000, added p99 fell from +76 to +19 ms and
+    CPU per request by 17%.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -45,10 +46,10 @@ class ServerGC(BaseModel):
         "generation (gc.freeze): the configuration, models and modules are never scanned again",
     )
     threshold: tuple[int, int, int] | None = Field(
-        default=(20_000, 20, 20),
+        default=(7_000, 10, 10),
         description="gc.set_threshold(young, middle, old) for the serving process; null keeps Python's "
         "defaults (700, 10, 10). A larger young threshold collects less often; objects in cycles live "
-        "a little longer (at most ~20,000 container objects, a few MB)",
+        "a little longer (at most ~7,000 container objects, about a MB)",
     )
 
     @field_validator("threshold")

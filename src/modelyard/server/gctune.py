@@ -8,8 +8,10 @@ every object in the process. Measured on ``bench/vs_litellm.py`` (c=16, loopback
 upstream, 2-core machine): with Python's defaults a ~50 ms full collection ran
 every ~0.5 s and stalled every request in flight (p99 66 ms against a p50 of
 9.6 ms); with the start-up objects frozen (`gc.freeze`, which Python's docs
-recommend for exactly this: long-lived objects loaded before serving) and a
-young threshold of 20,000, p99 was 12–14 ms and the CPU per request 20% lower.
+recommend for long-lived objects loaded before serving) and a larger young
+threshold, p99 was 12–16 ms and the CPU per request 15–20% lower. Young
+thresholds of 3,000, 7,000 and 20,000 measured the same within this machine's
+noise; the default is the middle one.
 The same advice, with numbers from a production server, is in Instagram
 Engineering's "Dismissing Python Garbage Collection at Instagram" (2017).
 
