@@ -33,7 +33,7 @@ median (over rounds) of successful replies per wall-clock second.
 
     .venv/bin/python bench/vs_litellm.py            # full run (~6 min)
     .venv/bin/python bench/vs_litellm.py --quick    # short run (~1 min)
-    .venv/bin/python bench/vs_litellm.py --stream   # streaming: ``"stream": true``, 3 chunks
+    .venv/bin/python bench/vs_litellm.py --stream   # streaming: ``"stream": true``, 11 content chunks
 
 With ``--stream`` every target is asked for a stream (the upstream sends its
 answer as 3 SSE chunks); the pass-through relays the chunks as they arrive.
