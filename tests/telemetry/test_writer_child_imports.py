@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.telemetry.sinks.jsonl import JsonlSink
+from modelyard.telemetry.sinks.postgres import PostgresSink
+from modelyard.telemetry.sinks.sqlite import SqliteSink
+from modelyard.telemetry.writer_child import build_sink
+
 #: modules the writer process has no use for; each costs tens of milliseconds and megabytes
 HEAVY = (
     "aiohttp",
@@ -70,9 +75,13 @@ def _serve(spec: dict[str, object]) -> dict[str, list[object]]:
 @pytest.mark.parametrize("kind", ["sqlite", "jsonl", "postgres"])
 def test_the_writer_process_imports_none_of_the_engine(kind: str, tmp_path: Path) -> None:
     path = tmp_path / f"records.{kind}"
-    spec: dict[str, object] = {"kind": kind, "path": str(path)}
-    if kind == "postgres":
-        spec = {"kind": kind, "dsn_env": "MODELYARD_TEST_UNSET_DSN", "schema": "public", "env": {}}
+    sinks = {  # each sink's own spec: what the gateway sends its writer process
+        "sqlite": lambda: SqliteSink(path),
+        "jsonl": lambda: JsonlSink(str(path)),
+        "postgres": lambda: PostgresSink("MODELYARD_TEST_UNSET_DSN", env={}),
+    }
+    spec = sinks[kind]().writer_spec()
+    assert spec is not None
     facts = _serve(spec)
     assert facts["after_import"] == [], f"`import modelyard.telemetry.writer_child` loaded {facts['after_import']}"
     assert facts["after_serve"] == [], f"serving a {kind} sink loaded {facts['after_serve']}"
@@ -87,3 +96,13 @@ def test_the_writer_process_imports_none_of_the_engine(kind: str, tmp_path: Path
             assert db.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
     else:
         assert len(path.read_text().splitlines()) == 4  # three records and the feedback
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["os:system", "modelyard.telemetry.sinks.base:writer_class", "modelyard.telemetry.sinks.sqlite:", None, 7],
+)
+def test_a_spec_naming_anything_but_a_sink_class_is_refused(target: object) -> None:
+    """The writer process builds only classes of the sinks package that have ``from_writer_spec``."""
+    with pytest.raises(ValueError, match="writer process"):
+        build_sink({"sink": target, "path": "/nonexistent/never-created"})

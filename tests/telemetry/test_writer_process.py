@@ -249,7 +249,7 @@ def test_a_postgres_spec_carries_only_its_dsn_variable() -> None:
     sink = PostgresSink("PG_DSN", schema="s1", env={"PG_DSN": "host=db password=hunter2", "OPENAI_API_KEY": "sk-x"})
     spec = sink.writer_spec()
     assert spec == {
-        "kind": "postgres",
+        "sink": "modelyard.telemetry.sinks.postgres:PostgresSink",
         "dsn_env": "PG_DSN",
         "schema": "s1",
         "env": {"PG_DSN": "host=db password=hunter2"},

@@ -52,7 +52,7 @@ OPEN, WRITE, PRUNE, CLOSE = b"O", b"W", b"P", b"C"
 PIPE_SIZE = 1 << 20
 DONE, FAILED = b"K", b"E"
 
-#: what a writer process builds its sink from: ``{"kind": "sqlite" | "postgres" | "jsonl", …}`` (see each
+#: what a writer process builds its sink from: ``{"sink": "module:Class", …}`` (see each
 #: sink's ``writer_spec``); a PostgreSQL spec carries the one environment variable holding its DSN
 Spec = dict[str, Any]
 

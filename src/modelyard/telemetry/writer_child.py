@@ -12,13 +12,14 @@ never outlives the process that started it.
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import signal
 import sys
 from typing import IO, Any
 
-from modelyard.telemetry.sinks.base import Sink
+from modelyard.telemetry.sinks.base import SINK_PACKAGE, Sink
 from modelyard.telemetry.wire import (
     CLOSE,
     DONE,
@@ -37,21 +38,18 @@ __all__ = ["build_sink", "main", "serve"]
 
 
 def build_sink(spec: Spec) -> Sink:
-    """The sink a `Spec` describes (ValueError for an unknown kind)."""
-    kind = spec.get("kind")
-    if kind == "sqlite":
-        from modelyard.telemetry.sinks.sqlite import SqliteSink
-
-        return SqliteSink(spec["path"])
-    if kind == "postgres":
-        from modelyard.telemetry.sinks.postgres import PostgresSink
-
-        return PostgresSink(spec["dsn_env"], schema=spec["schema"], env=dict(spec["env"]))
-    if kind == "jsonl":
-        from modelyard.telemetry.sinks.jsonl import JsonlSink
-
-        return JsonlSink(spec["path"])
-    raise ValueError(f"a writer process cannot build a sink of kind {kind!r}")
+    """The sink a `Spec` describes: the class its ``sink`` names (``module:Class``, a class of
+    `modelyard.telemetry.sinks`) built by that class's ``from_writer_spec`` (ValueError otherwise)."""
+    target = spec.get("sink")
+    module, _, name = target.partition(":") if isinstance(target, str) else ("", "", "")
+    if not module.startswith(SINK_PACKAGE) or not name:
+        raise ValueError(f"a writer process builds only sinks of {SINK_PACKAGE}*, not {target!r}")
+    cls = getattr(importlib.import_module(module), name, None)
+    build = getattr(cls, "from_writer_spec", None)
+    if build is None:
+        raise ValueError(f"{target!r} is not a sink a writer process can build (no from_writer_spec)")
+    sink: Sink = build(spec)
+    return sink
 
 
 def _error(exc: BaseException) -> bytes:

@@ -17,9 +17,21 @@ if TYPE_CHECKING:
     from modelyard.telemetry.sinks.sql import StoreView
     from modelyard.telemetry.view import Window
 
-__all__ = ["Item", "RecordStore", "Sink", "ViewStore"]
+__all__ = ["SINK_PACKAGE", "Item", "RecordStore", "Sink", "ViewStore", "writer_class"]
 
 Item = Record | Feedback
+
+#: A writer process builds only sink classes defined under this package.
+SINK_PACKAGE = "modelyard.telemetry.sinks."
+
+
+def writer_class(cls: type) -> str:
+    """``module:Class`` of a sink class, as its ``writer_spec()`` names it for a writer process.
+
+    The process imports that class and calls its ``from_writer_spec``, so the sink kinds are
+    named once, in `modelyard.telemetry.sinks.create_sink` — not again in the writer process.
+    """
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 class Sink(Protocol):

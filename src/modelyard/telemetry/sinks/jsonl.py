@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from modelyard.telemetry.record import Feedback, Record
-from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.base import Item, writer_class
 
 __all__ = ["JsonlSink", "iter_jsonl", "read_jsonl"]
 
@@ -48,7 +48,12 @@ class JsonlSink:
         """What a writer process builds this sink from; None for stdout (``-``), which stays the gateway's."""
         if self.path == "-":
             return None
-        return {"kind": "jsonl", "path": str(Path(self.path).expanduser().absolute())}
+        return {"sink": writer_class(type(self)), "path": str(Path(self.path).expanduser().absolute())}
+
+    @classmethod
+    def from_writer_spec(cls, spec: Mapping[str, Any]) -> JsonlSink:
+        """The copy a writer process builds from `writer_spec`."""
+        return cls(spec["path"])
 
     # -- reading back ------------------------------------------------------------
 

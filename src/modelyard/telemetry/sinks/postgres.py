@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelyard.errors import ConfigError, ModelLoadError
-from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.base import Item, writer_class
 from modelyard.telemetry.sinks.sql import Dialect, SqlStore
 from modelyard.telemetry.sinks.store_reads import StoreReads
 
@@ -79,11 +79,16 @@ class PostgresSink(StoreReads):
         """What a writer process builds this sink from: of the environment, only the DSN variable
         (empty when unset: the child's ``open`` then fails as this sink's would). Never log it."""
         return {
-            "kind": "postgres",
+            "sink": writer_class(type(self)),
             "dsn_env": self.dsn_env,
             "schema": self.schema,
             "env": {self.dsn_env: self._env.get(self.dsn_env, "")},
         }
+
+    @classmethod
+    def from_writer_spec(cls, spec: Mapping[str, Any]) -> PostgresSink:
+        """The copy a writer process builds from `writer_spec`."""
+        return cls(spec["dsn_env"], schema=spec["schema"], env=dict(spec["env"]))
 
     def __repr__(self) -> str:
         return f"PostgresSink(dsn_env={self.dsn_env!r}, schema={self.schema!r})"

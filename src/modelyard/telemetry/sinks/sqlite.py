@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from modelyard.telemetry.sinks.base import Item
+from modelyard.telemetry.sinks.base import Item, writer_class
 from modelyard.telemetry.sinks.sql import Dialect, SqlStore
 from modelyard.telemetry.sinks.store_reads import StoreReads
 
@@ -56,7 +57,12 @@ class SqliteSink(StoreReads):
 
     def writer_spec(self) -> dict[str, str]:
         """What a writer process builds this sink from (`modelyard.telemetry.writer_process`)."""
-        return {"kind": "sqlite", "path": str(self.path.absolute())}
+        return {"sink": writer_class(type(self)), "path": str(self.path.absolute())}
+
+    @classmethod
+    def from_writer_spec(cls, spec: Mapping[str, Any]) -> SqliteSink:
+        """The copy a writer process builds from `writer_spec`."""
+        return cls(spec["path"])
 
     def journal_mode(self) -> str:
         conn = self._connect()
