@@ -15,13 +15,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["GATEWAYS", "plot", "print_report", "quantile", "summarise"]
+__all__ = ["GATEWAYS", "WORKER", "plot", "print_report", "quantile", "summarise"]
 
 GATEWAYS = (
     "passthrough", "modelyard", "modelyard-gc-default", "modelyard-2w", "modelyard-redis-1w", "modelyard-redis-2w",
     "litellm",
 )
 MAX_ERROR_RATE = 0.01
+#: ``<target>/worker<i>`` in a run's ``cpu_watch``: one worker process of a ``--workers N`` gateway.
+WORKER = "/worker"
 COLOURS = {
     "direct": "#888888",
     "passthrough": "#2a9d8f",
@@ -44,7 +46,8 @@ def _cell(runs: list[dict[str, Any]], target: str, cpus: int) -> dict[str, Any]:
     latencies = [x for run in runs for x in run["latencies_ms"]]
     ok, errors = len(latencies), sum(run["errors"] for run in runs)
     wall = sum(run["wall_s"] for run in runs)
-    watched = {name: sum(run["cpu_watch"].get(name, 0.0) for run in runs) for name in runs[0]["cpu_watch"]}
+    every = {name: sum(run["cpu_watch"].get(name, 0.0) for run in runs) for name in runs[0]["cpu_watch"]}
+    watched = {k: v for k, v in every.items() if WORKER not in k}  # per-worker parts are already in their target
     loadgen = sum(run["cpu_s"] for run in runs)
     busy = sum(run["machine_busy_s"] for run in runs)
     gateway = watched.get(target, 0.0) if target != "direct" else 0.0
@@ -58,7 +61,7 @@ def _cell(runs: list[dict[str, Any]], target: str, cpus: int) -> dict[str, Any]:
     def cores(seconds: float) -> float:
         return seconds / wall if wall else float("nan")
 
-    return {
+    cell: dict[str, Any] = {
         "requests": ok,
         "errors": errors,
         "error_rate": errors / (ok + errors) if ok + errors else 1.0,
@@ -81,6 +84,14 @@ def _cell(runs: list[dict[str, Any]], target: str, cpus: int) -> dict[str, Any]:
             "of": cpus,
         },
     }
+    shares = []  # --workers N: how each round's load fell on the workers (accept imbalance shows here)
+    for run in runs:
+        parts = [v for k, v in run["cpu_watch"].items() if k.startswith(target + WORKER)]
+        if parts and sum(parts) > 0:
+            shares.append([round(v / sum(parts), 3) for v in parts])
+    if shares:
+        cell["worker_cpu_share_per_round"] = shares
+    return cell
 
 
 def summarise(runs: list[dict[str, Any]], levels: list[int]) -> dict[str, Any]:
@@ -217,6 +228,13 @@ def print_report(result: dict[str, Any], console: Console | None = None) -> None
         console.print(line)
         for goal, met in comparison["goals"].items():
             console.print(f"  goal {goal}: {'[green]met[/]' if met else '[red]missed[/]'}")
+    for key, cell in cells.items():
+        if "worker_cpu_share_per_round" in cell:
+            rounds = ", ".join(
+                f"{':'.join(f'{s:.0%}' for s in share)} → {rps:,.0f}"
+                for share, rps in zip(cell["worker_cpu_share_per_round"], cell["rps_per_round"], strict=False)
+            )
+            console.print(f"{key}: CPU per worker → RPS, by round: {rounds} (the kernel's hand-out of connections)")
     m = result["machine"]
     dirty = m.get("modelyard_uncommitted_src_files", 0)
     console.print(

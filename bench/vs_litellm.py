@@ -65,7 +65,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: siblings by path
 from _loadgen import descendants
 from _passthrough import DUMMY_KEY, UPSTREAM_MODEL, serve_passthrough
-from _vs_report import GATEWAYS, plot, print_report, quantile, summarise
+from _vs_report import GATEWAYS, WORKER, plot, print_report, quantile, summarise
 
 __all__ = ["main"]
 
@@ -305,6 +305,22 @@ def one_run(target: Target, concurrency: int, args: argparse.Namespace, watch: d
     return result
 
 
+def workers_of(supervisor: int) -> list[int]:
+    """The worker processes uvicorn's supervisor ``supervisor`` started (``multiprocessing`` spawn children)."""
+    found = []
+    for pid in descendants(supervisor):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                spawned = b"multiprocessing.spawn" in f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == supervisor and spawned:
+            found.append(pid)
+    return sorted(found)
+
+
 def measure(targets: dict[str, Target], levels: list[int], args: argparse.Namespace) -> dict[str, Any]:
     watch = {name: t.pids for name, t in targets.items()}
     runs: list[dict[str, Any]] = []
@@ -313,6 +329,9 @@ def measure(targets: dict[str, Target], levels: list[int], args: argparse.Namesp
         one_run(targets[name], 4, argparse.Namespace(requests=200, seconds=3.0), watch)
     time.sleep(1.0)  # telemetry writer processes start with the first batch: their CPU is the gateway's too
     watch = {name: descendants(t.pids[0]) for name, t in targets.items()}
+    for name in [n for n in names if n.endswith("-2w")]:  # each worker with its writer process, counted apart
+        for i, worker in enumerate(workers_of(targets[name].pids[0])):
+            watch[f"{name}{WORKER}{i}"] = descendants(worker)
     print("processes counted per target: " + ", ".join(f"{n} {len(p)}" for n, p in watch.items()), flush=True)
     for concurrency in levels:
         for r in range(args.rounds):
