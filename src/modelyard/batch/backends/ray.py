@@ -73,12 +73,13 @@ class _Worker:
 def _spread(workers: int) -> list[Any]:
     """One scheduling strategy per worker: round-robin over the cluster's alive nodes.
 
-    Ray's ``SPREAD`` strategy is best effort: with ``num_cpus=0`` actors it can put
-    every worker on one node when another node's resource report is late or busy
-    (seen in CI: 4 workers, 2 nodes, all on the head). Pinning worker ``i`` to
-    alive node ``i mod n`` spreads them for certain; ``soft=True`` lets Ray place a
-    restarted worker elsewhere when its node is gone. Falls back to ``SPREAD``
-    when the node list is unavailable.
+    Ray's ``SPREAD`` strategy is best effort, and so is a *soft* node affinity: both
+    fell back to one node in CI (4 workers, 2 alive nodes, all on the head; twice in
+    four runs). Worker ``i`` is pinned to alive node ``i mod n`` (``soft=False``), so
+    the workers spread for certain. A worker whose node dies cannot be restarted
+    elsewhere: its calls fail (`BackendLostError`), its chunks run again on the other
+    workers, and after ``max_restarts`` failures it gets no more work. Falls back to
+    ``SPREAD`` when the node list is unavailable.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -89,7 +90,7 @@ def _spread(workers: int) -> list[Any]:
         nodes = []
     if not nodes:
         return ["SPREAD"] * workers
-    return [NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True) for i in range(workers)]
+    return [NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False) for i in range(workers)]
 
 
 class RayBackend:
