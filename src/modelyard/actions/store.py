@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from modelyard._sqlite import enable_wal
 from modelyard.actions.report import RunStatus, StepReport
 
 __all__ = ["RunRow", "SQLiteStepStore", "StepStore", "default_store_path"]
@@ -75,7 +76,7 @@ class SQLiteStepStore:
         self.path = target
         self._lock = threading.Lock()
         self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)  # several openers at once (gateway workers) must not fail
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from modelyard._sqlite import enable_wal
 from modelyard.batch.dispatch import ItemOutcome, ItemWork
 from modelyard.batch.format import BatchItem, failed_line, output_line
 from modelyard.errors import ModelyardError
@@ -121,7 +122,7 @@ class Checkpoint:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)  # several openers at once (gateway workers) must not fail
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)

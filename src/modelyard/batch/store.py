@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modelyard._sqlite import enable_wal
+
 __all__ = ["BATCH_DIR_ENV", "BatchStore", "default_root", "public"]
 
 _UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
@@ -56,7 +58,7 @@ class BatchStore:
         (self.root / "batches").mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.root / "store.sqlite", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)  # several openers at once (gateway workers) must not fail
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
 

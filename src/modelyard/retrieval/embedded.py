@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelyard._sqlite import enable_wal
 from modelyard.retrieval.base import Hit, Metadata, Where, check_where, matches
 
 __all__ = ["EmbeddedIndex"]
@@ -44,7 +45,7 @@ class EmbeddedIndex:
         self.dim = dim
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.directory / "rows.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)  # several openers at once (gateway workers) must not fail
         self._db.executescript(
             """CREATE TABLE IF NOT EXISTS rows (key INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
                    text TEXT NOT NULL, metadata TEXT NOT NULL);

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelyard._sqlite import enable_wal
 from modelyard.telemetry.sinks.base import Item, writer_class
 from modelyard.telemetry.sinks.sql import Dialect, SqlStore
 from modelyard.telemetry.sinks.store_reads import StoreReads
@@ -34,24 +33,6 @@ SQLITE = Dialect(
 _LOCK_TIMEOUT_S = 10.0
 
 
-def _wal(conn: sqlite3.Connection) -> None:
-    """Switch ``conn``'s database to WAL, waiting while others hold it (up to `_LOCK_TIMEOUT_S`).
-
-    Switching needs the database to itself, and SQLite answers "database is locked" at once,
-    without its busy timeout, when another connection opening the same new file at the same
-    moment holds a lock (measured: 23 of 300 rounds of four threads opening one new file).
-    """
-    deadline = time.monotonic() + _LOCK_TIMEOUT_S
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(random.uniform(0.005, 0.02))
-
-
 class SqliteSink(StoreReads):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -62,7 +43,7 @@ class SqliteSink(StoreReads):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT_S, check_same_thread=False)  # one user at a time
         try:
-            _wal(conn)
+            enable_wal(conn, _LOCK_TIMEOUT_S)
             conn.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             conn.close()
