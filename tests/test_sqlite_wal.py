@@ -61,6 +61,8 @@ def test_four_openers_of_a_new_file_at_once_never_see_database_is_locked(kind: s
         for thing in opened:
             thing.close()
         assert errors == [], f"round {n}: {errors[:1]}"
+        if kind == "telemetry sink":
+            assert SqliteSink(where / "records.db").journal_mode() == "wal"
 
 
 def test_an_error_other_than_locked_is_raised_at_once(tmp_path: Path) -> None:

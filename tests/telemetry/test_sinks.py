@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -70,31 +69,6 @@ def test_concurrent_openers_migrate_once(store_spec: StoreSpec) -> None:
         conn.close()
         for s in sinks:
             s.close()
-
-
-def test_four_openers_of_a_new_sqlite_file_never_see_database_is_locked(tmp_path: Path) -> None:
-    """Switching a new file to WAL raced: SQLite answered "database is locked" at once, without
-    its busy timeout (23 of 300 rounds before the fix). Forty rounds of four threads."""
-    for n in range(40):
-        sinks = [SqliteSink(tmp_path / f"r{n}.db") for _ in range(4)]
-        errors: list[BaseException] = []
-
-        threads = [threading.Thread(target=_open_into, args=(s, errors)) for s in sinks]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for s in sinks:
-            s.close()
-        assert errors == [], f"round {n}"
-        assert SqliteSink(tmp_path / f"r{n}.db").journal_mode() == "wal"
-
-
-def _open_into(sink: SqliteSink, errors: list[BaseException]) -> None:
-    try:
-        sink.open()
-    except BaseException as exc:
-        errors.append(exc)
 
 
 def test_round_trip_with_feedback(store_spec: StoreSpec) -> None:
