@@ -35,7 +35,7 @@ class ServerGC(BaseModel):
     Measured with ``bench/vs_litellm.py`` (c=16, same run, target ``modelyard-gc-default``
     for Python's defaults): with the defaults a full collection of the ~100k objects
     loaded at start-up ran every ~0.5 s and stalled every request in flight ~50 ms;
-    frozen, with a young threshold of 7,000, added p99 fell from +76 to +19 ms and
+    frozen, with a young threshold of 7,000, added p99 fell from +64 to +13 ms and
     CPU per request by 17%.
     """
 
